@@ -1,0 +1,23 @@
+// Human-readable rendering of `check`.
+import type { CheckReport } from './check.js';
+
+export function formatCheckReport(report: CheckReport): string {
+  const lines: string[] = [];
+  const due = report.due;
+  lines.push(`table      ${report.table}`);
+  lines.push(`timezone   ${report.timezone} (now ${due.now})`);
+  for (const index of report.indexes) lines.push(`index      ${index.name}: ${index.state}`);
+  for (const warning of report.warnings) lines.push(`warning    ${warning}`);
+  lines.push('');
+  lines.push(`due now: ${due.activated.length} to activate, ${due.deactivated.length} to deactivate, ${due.activationSkipped.length} expired before activation`);
+  for (const a of due.activated) lines.push(`  activate    ${a.packageId}${a.name ? ` (${a.name})` : ''}  due ${a.dueAt}, ${a.lateSeconds}s ago`);
+  for (const s of due.activationSkipped) lines.push(`  skip        ${s.packageId}${s.name ? ` (${s.name})` : ''}  due ${s.dueAt} but valid only until ${s.validUntil}`);
+  for (const d of due.deactivated) lines.push(`  deactivate  ${d.packageId}${d.name ? ` (${d.name})` : ''}  valid until ${d.validUntil}`);
+  lines.push('');
+  lines.push(`misconfigured rows: ${report.misconfiguredCount}`);
+  for (const row of report.misconfigured) lines.push(`  ${row.packageId}: ${row.problem}`);
+  if (report.misconfiguredCount > report.misconfigured.length) {
+    lines.push(`  … and ${report.misconfiguredCount - report.misconfigured.length} more`);
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,255 @@
+// One typed configuration, built and validated before anything connects.
+// Precedence: command-line flag > environment variable > .env file > default.
+// Pure: the caller passes in the environment (process.env merged over the .env file).
+import { ConfigError, UsageError } from './errors.js';
+import { parseQualifiedName, type QualifiedName } from './identifiers.js';
+import type { ConnectionOptions } from './db.js';
+import type { ExpiryMode } from './sql/tick-sql.js';
+
+export type Env = Record<string, string | undefined>;
+
+/** Flag values as commander hands them over: strings, or booleans for switches. */
+export interface Flags {
+  databaseUrl?: string;
+  table?: string;
+  timezone?: string;
+  expiry?: string;
+  dryRun?: boolean;
+  at?: string;
+  every?: string;
+  connectTimeout?: string;
+  lockTimeout?: string;
+  statementTimeout?: string;
+  logLevel?: string;
+}
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export interface Config {
+  connection: ConnectionOptions;
+  /** Strings to scrub from anything printed: the password, however it was given. */
+  secrets: string[];
+  table: QualifiedName;
+  tableText: string;
+  timezone: string;
+  expiry: ExpiryMode;
+  dryRun: boolean;
+  at?: string;
+  everySeconds?: number;
+  lockTimeoutMs: number;
+  statementTimeoutMs: number;
+  logLevel: LogLevel;
+}
+
+export const DEFAULTS = {
+  table: 'special_packages',
+  expiry: 'date' as ExpiryMode,
+  connectTimeoutMs: 10_000,
+  lockTimeoutMs: 5_000,
+  statementTimeoutMs: 30_000,
+  logLevel: 'info' as LogLevel,
+};
+
+// PostgreSQL's timeouts are int4 milliseconds.
+const MAX_MS = 2_147_483_647;
+const MAX_EVERY_SECONDS = 86_400;
+
+interface Setting {
+  flag?: string;
+  env?: string;
+}
+
+/** Where a value came from, so an error names what the user actually typed. */
+interface Sourced {
+  value: string;
+  from: 'flag' | 'env';
+  setting: Setting;
+}
+
+function pick(flagValue: string | undefined, env: Env, setting: Setting): Sourced | undefined {
+  if (flagValue !== undefined) return { value: flagValue, from: 'flag', setting };
+  const envValue = setting.env === undefined ? undefined : env[setting.env];
+  if (envValue !== undefined) return { value: envValue, from: 'env', setting };
+  return undefined;
+}
+
+function names(setting: Setting): string {
+  return [setting.flag, setting.env].filter(Boolean).join(' / ');
+}
+
+function invalid(source: Sourced, problem: string): Error {
+  const message = `invalid ${names(source.setting)}: ${problem}`;
+  return source.from === 'flag' ? new UsageError(message) : new ConfigError(message);
+}
+
+function nonEmpty(source: Sourced | undefined): Sourced | undefined {
+  if (source !== undefined && source.value.trim() === '') throw invalid(source, 'empty value');
+  return source;
+}
+
+function integer(source: Sourced | undefined, fallback: number, min: number, max: number, unit: string): number {
+  if (source === undefined) return fallback;
+  const text = source.value.trim();
+  if (!/^\d+$/.test(text)) throw invalid(source, `"${source.value}" is not a whole number of ${unit}`);
+  const n = Number(text);
+  if (n < min || n > max) throw invalid(source, `${text} is out of range (${min} to ${max} ${unit})`);
+  return n;
+}
+
+export interface BuildOptions {
+  /** The host's IANA zone, the default business zone. */
+  hostTimezone: string;
+  /** Settings only `run` has; other commands ignore them. */
+  command: 'run' | 'check' | 'migrate';
+}
+
+export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Config {
+  const connection = connectionOptions(flags, env);
+  const connectTimeoutMs = integer(
+    nonEmpty(pick(flags.connectTimeout, env, { flag: '--connect-timeout', env: 'SCHEDULER_CONNECT_TIMEOUT' })),
+    DEFAULTS.connectTimeoutMs, 1, MAX_MS, 'milliseconds',
+  );
+  const lockTimeoutMs = integer(
+    nonEmpty(pick(flags.lockTimeout, env, { flag: '--lock-timeout', env: 'SCHEDULER_LOCK_TIMEOUT' })),
+    DEFAULTS.lockTimeoutMs, 1, MAX_MS, 'milliseconds',
+  );
+  const statementTimeoutMs = integer(
+    nonEmpty(pick(flags.statementTimeout, env, { flag: '--statement-timeout', env: 'SCHEDULER_STATEMENT_TIMEOUT' })),
+    DEFAULTS.statementTimeoutMs, 1, MAX_MS, 'milliseconds',
+  );
+
+  const tableSource = nonEmpty(pick(flags.table, env, { flag: '--table', env: 'SCHEDULER_TABLE' }));
+  const tableText = tableSource?.value ?? DEFAULTS.table;
+  const table = parseQualifiedName(tableText);
+  if (typeof table === 'string') throw invalid(tableSource!, table);
+
+  const zoneSource = nonEmpty(pick(flags.timezone, env, { flag: '--timezone', env: 'SCHEDULER_TIMEZONE' }));
+  const timezone = zoneSource?.value.trim() ?? options.hostTimezone;
+  if (!isKnownZone(timezone)) {
+    // An unknown zone is a configuration problem whichever way it was given.
+    throw new ConfigError(`unknown time zone "${timezone}" (${names({ flag: '--timezone', env: 'SCHEDULER_TIMEZONE' })}); use an IANA name such as Europe/Berlin`);
+  }
+
+  const expirySource = nonEmpty(pick(flags.expiry, env, { flag: '--expiry', env: 'SCHEDULER_EXPIRY' }));
+  const expiry = (expirySource?.value.trim() ?? DEFAULTS.expiry) as ExpiryMode;
+  if (expiry !== 'date' && expiry !== 'instant') throw invalid(expirySource!, `"${expirySource!.value}" is not "date" or "instant"`);
+
+  const levelSource = nonEmpty(pick(flags.logLevel, env, { flag: '--log-level', env: 'LOG_LEVEL' }));
+  const logLevel = (levelSource?.value.trim().toLowerCase() ?? DEFAULTS.logLevel) as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) throw invalid(levelSource!, `"${levelSource!.value}" is not one of ${LOG_LEVELS.join(', ')}`);
+
+  const dryRun = flags.dryRun === true;
+  let at: string | undefined;
+  if (flags.at !== undefined) {
+    const source: Sourced = { value: flags.at, from: 'flag', setting: { flag: '--at' } };
+    if (!dryRun) throw new UsageError('--at is only allowed with --dry-run (a real tick always uses the database clock)');
+    const problem = checkTimestamp(flags.at.trim());
+    if (problem) throw invalid(source, problem);
+    at = flags.at.trim();
+  }
+
+  let everySeconds: number | undefined;
+  if (options.command === 'run') {
+    const everySource = nonEmpty(pick(flags.every, env, { flag: '--every', env: 'SCHEDULER_EVERY' }));
+    if (everySource !== undefined) {
+      everySeconds = integer(everySource, 0, 1, MAX_EVERY_SECONDS, 'seconds');
+      if (dryRun) throw new UsageError('--every cannot be combined with --dry-run');
+    }
+  }
+
+  return {
+    connection: { ...connection.options, connectTimeoutMs },
+    secrets: connection.secrets,
+    table,
+    tableText,
+    timezone,
+    expiry,
+    dryRun,
+    at,
+    everySeconds,
+    lockTimeoutMs,
+    statementTimeoutMs,
+    logLevel,
+  };
+}
+
+// libpq's variables, used when no URL is given; pg is handed them explicitly so that a
+// .env file can set them too.
+const PG_VARIABLES = ['PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE'] as const;
+
+function connectionOptions(flags: Flags, env: Env): { options: Omit<ConnectionOptions, 'connectTimeoutMs'>; secrets: string[] } {
+  const urlSource = nonEmpty(pick(flags.databaseUrl, env, { flag: '--database-url', env: 'DATABASE_URL' }));
+  if (urlSource !== undefined) {
+    const url = urlSource.value.trim();
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      // Never echo the value: it may hold a password.
+      throw invalid(urlSource, 'not a valid URL (expected postgres://user:password@host:port/database)');
+    }
+    if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+      throw invalid(urlSource, `unsupported scheme "${parsed.protocol}" (expected postgres:// or postgresql://)`);
+    }
+    const password = parsed.password;
+    return { options: { connectionString: url }, secrets: password ? [password, safeDecode(password)] : [] };
+  }
+  const given = PG_VARIABLES.filter((name) => env[name] !== undefined && env[name] !== '');
+  if (given.length === 0) {
+    throw new ConfigError(
+      'no database configured: pass --database-url or set DATABASE_URL (or the libpq variables PGHOST, PGUSER, PGDATABASE…)',
+    );
+  }
+  const port = env.PGPORT === undefined || env.PGPORT === '' ? undefined : Number(env.PGPORT);
+  if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) {
+    throw new ConfigError(`invalid PGPORT: "${env.PGPORT}" is not a port number`);
+  }
+  return {
+    options: {
+      host: env.PGHOST || undefined,
+      port,
+      user: env.PGUSER || undefined,
+      password: env.PGPASSWORD || undefined,
+      database: env.PGDATABASE || undefined,
+    },
+    secrets: env.PGPASSWORD ? [env.PGPASSWORD] : [],
+  };
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+function isKnownZone(zone: string): boolean {
+  if (zone === '' || /[\u0000-\u001f]/.test(zone)) return false;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const ISO_TIMESTAMP =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,6})?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+
+/** Returns a problem with an ISO 8601 timestamp, or undefined when it is a real date and time. */
+export function checkTimestamp(text: string): string | undefined {
+  const m = ISO_TIMESTAMP.exec(text);
+  if (!m) return `"${text}" is not an ISO 8601 timestamp such as 2026-12-01T09:00 or 2026-12-01T09:00:00+01:00`;
+  const [year, month, day, hour = '0', minute = '0', second = '0'] = m.slice(1).map((v) => v ?? undefined) as string[];
+  const y = Number(year);
+  const mo = Number(month);
+  const d = Number(day);
+  const probe = new Date(Date.UTC(y, mo - 1, d));
+  if (y < 1 || probe.getUTCFullYear() !== y || probe.getUTCMonth() !== mo - 1 || probe.getUTCDate() !== d) {
+    return `"${text}" is not a real calendar date`;
+  }
+  if (Number(hour) > 23 || Number(minute) > 59 || Number(second) > 59) return `"${text}" is not a real time of day`;
+  return undefined;
+}

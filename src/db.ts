@@ -1,0 +1,131 @@
+// Resource wrappers: each acquires one thing and releases it in `finally`.
+import pg from 'pg';
+import { ConfigError, TemporaryError, errorCode, exitCodeFor, ExitCode } from './errors.js';
+
+export type Queryable = Pick<pg.ClientBase, 'query'>;
+
+// pg turns DATE/TIMESTAMP/TIMESTAMPTZ into JS Dates in the *host's* zone. All time logic
+// lives in SQL; whatever reaches JS stays the text PostgreSQL sent.
+const TEXT_TYPES = new Set([1082, 1083, 1114, 1184, 1266]); // date, time, timestamp, timestamptz, timetz
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (TEXT_TYPES.has(oid)) return (value: string) => value;
+    return pg.types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;
+
+export interface ConnectionOptions {
+  /** A libpq-style URL; when absent, host/port/user/password/database (from PG* variables) are used. */
+  connectionString?: string;
+  host?: string;
+  port?: number;
+  user?: string;
+  password?: string;
+  database?: string;
+  /** Milliseconds to wait for the server to accept the connection (pg's default waits forever). */
+  connectTimeoutMs: number;
+  applicationName?: string;
+}
+
+const END_GRACE_MS = 2000;
+
+export async function withConnection<T>(options: ConnectionOptions, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({
+    connectionString: options.connectionString,
+    host: options.host,
+    port: options.port,
+    user: options.user,
+    password: options.password,
+    database: options.database,
+    connectionTimeoutMillis: options.connectTimeoutMs,
+    application_name: options.applicationName ?? 'package-scheduler',
+    types,
+  });
+  // Without a listener, a connection dropped between queries is an uncaught 'error' event
+  // that kills the process with a stack trace; the failing query reports it instead.
+  let lost: unknown;
+  client.on('error', (error) => {
+    lost = error;
+  });
+  try {
+    await client.connect();
+  } catch (error) {
+    await closeClient(client);
+    throw connectError(error);
+  }
+  try {
+    return await fn(client);
+  } catch (error) {
+    // pg reports a connection that died mid-query without any code; what we saw on the
+    // socket says it was lost, which is temporary however the message reads.
+    if (lost !== undefined && errorCode(error) === undefined) {
+      throw new TemporaryError('the database connection was lost', { cause: lost });
+    }
+    throw error;
+  } finally {
+    await closeClient(client);
+  }
+}
+
+function connectError(error: unknown): Error {
+  const exit = exitCodeFor(error);
+  if (exit === ExitCode.config) {
+    return new ConfigError('cannot connect to the database', { cause: error });
+  }
+  // Timeouts and sockets closed during the handshake come from pg without a code; a connect
+  // that failed for a reason we cannot name is retried, as a database that is down would be.
+  return new TemporaryError('cannot connect to the database', { cause: error });
+}
+
+// A half-open socket must not keep the process alive: ask politely, then cut it.
+async function closeClient(client: pg.Client): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const graceful = client.end().catch(() => {});
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, END_GRACE_MS);
+    timer.unref();
+  });
+  await Promise.race([graceful, deadline]);
+  clearTimeout(timer);
+  const stream = (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream;
+  stream?.destroy();
+}
+
+export interface TransactionOptions {
+  readOnly?: boolean;
+  /** `SET LOCAL` values: inside the transaction, because PgBouncer rejects startup parameters. */
+  lockTimeoutMs?: number;
+  statementTimeoutMs?: number;
+}
+
+export async function withTransaction<T>(
+  client: Queryable,
+  options: TransactionOptions,
+  fn: () => Promise<T>,
+): Promise<T> {
+  await client.query(options.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
+  try {
+    await client.query(
+      `SELECT set_config('lock_timeout', $1::text, true), set_config('statement_timeout', $2::text, true)`,
+      [`${options.lockTimeoutMs ?? 0}ms`, `${options.statementTimeoutMs ?? 0}ms`],
+    );
+    const result = await fn();
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {}); // a dead connection rolls back by itself
+    throw error;
+  }
+}
+
+/**
+ * Takes a transaction-scoped advisory lock without waiting. Released by COMMIT/ROLLBACK,
+ * which withTransaction always issues (or the server, when the connection dies).
+ */
+export async function tryAdvisoryXactLock(client: Queryable, key: string): Promise<boolean> {
+  const { rows } = await client.query<{ locked: boolean }>(
+    'SELECT pg_try_advisory_xact_lock(hashtextextended($1::text, 0)) AS locked',
+    [key],
+  );
+  return rows[0]?.locked === true;
+}

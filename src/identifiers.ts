@@ -1,0 +1,69 @@
+// Table names come from flags and environment variables. They are parsed here with
+// PostgreSQL's own rules, resolved by the server (to_regclass) and only ever reach SQL
+// through quoteIdent, so no input can change the shape of a statement.
+
+export interface QualifiedName {
+  schema?: string;
+  name: string;
+}
+
+const UNQUOTED = /^[A-Za-z_][A-Za-z0-9_$]*$/;
+const MAX_IDENTIFIER_BYTES = 63;
+
+/**
+ * Parses `name`, `schema.name`, or their double-quoted forms (`"My Table"`, `"a""b"`).
+ * Unquoted parts are folded to lower case as PostgreSQL does; unquoted parts must be plain
+ * ASCII identifiers, so look-alike letters, quotes, semicolons and comments are refused.
+ * Returns an error message instead of throwing, so the caller can name the flag.
+ */
+export function parseQualifiedName(input: string): QualifiedName | string {
+  const parts: string[] = [];
+  let i = 0;
+  while (i <= input.length) {
+    let part: string;
+    if (input[i] === '"') {
+      let j = i + 1;
+      part = '';
+      for (;;) {
+        if (j >= input.length) return `unterminated quoted identifier in "${input}"`;
+        if (input[j] === '"') {
+          if (input[j + 1] === '"') {
+            part += '"';
+            j += 2;
+            continue;
+          }
+          break;
+        }
+        part += input[j];
+        j++;
+      }
+      if (part.length === 0) return 'empty quoted identifier';
+      if (/[\u0000-\u001f]/.test(part)) return 'identifiers may not contain control characters';
+      i = j + 1;
+    } else {
+      const end = input.indexOf('.', i);
+      const raw = end === -1 ? input.slice(i) : input.slice(i, end);
+      if (!UNQUOTED.test(raw)) {
+        return `"${raw}" is not a plain identifier (letters, digits, _ and $; double-quote anything else)`;
+      }
+      part = raw.toLowerCase();
+      i += raw.length;
+    }
+    if (Buffer.byteLength(part) > MAX_IDENTIFIER_BYTES) return `identifier "${part}" is longer than 63 bytes`;
+    parts.push(part);
+    if (i === input.length) break;
+    if (input[i] !== '.') return `unexpected character after identifier in "${input}"`;
+    i++;
+  }
+  if (parts.length === 1) return { name: parts[0]! };
+  if (parts.length === 2) return { schema: parts[0]!, name: parts[1]! };
+  return 'expected "table" or "schema.table"';
+}
+
+export function quoteIdent(identifier: string): string {
+  return `"${identifier.replace(/"/g, '""')}"`;
+}
+
+export function quoteQualified(name: QualifiedName): string {
+  return name.schema === undefined ? quoteIdent(name.name) : `${quoteIdent(name.schema)}.${quoteIdent(name.name)}`;
+}

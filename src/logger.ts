@@ -1,0 +1,15 @@
+/**
+ * The narrow logger the core writes to: pino's `logger.info(object, message)` shape, so a
+ * pino logger fits, and so does anything else with these three methods.
+ */
+export interface Logger {
+  debug(fields: Record<string, unknown>, message?: string): void;
+  info(fields: Record<string, unknown>, message?: string): void;
+  warn(fields: Record<string, unknown>, message?: string): void;
+}
+
+export const silentLogger: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+};

