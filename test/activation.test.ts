@@ -3,21 +3,12 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { runTick, type TickOptions } from '../src/tick.ts';
 import { createPackagesTable, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
 import { recordingLogger } from './support/logs.ts';
+import { tickOptions } from './support/tick-options.ts';
 
 const db = useTestDatabase();
 const TZ = 'Europe/Berlin';
 
-function options(extra: Partial<TickOptions> = {}): TickOptions {
-  return {
-    table: { name: 'special_packages' },
-    timezone: TZ,
-    expiry: 'date',
-    dryRun: false,
-    lockTimeoutMs: 5000,
-    statementTimeoutMs: 30000,
-    ...extra,
-  };
-}
+const options = (extra: Partial<TickOptions> = {}) => tickOptions({ timezone: TZ, ...extra });
 
 const scheduled = (date: string, time: string | null = '09:00:00') => ({
   scheduled: true,

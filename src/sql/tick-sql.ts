@@ -65,8 +65,10 @@ function reportColumnsSql(table: PackagesTable): string {
          ${table.nameColumn ? `p.${table.nameColumn}::text` : 'NULL::text'} AS name,
          d.activate, d.skip_activation, d.deactivate,
          to_char(d.due_local, 'YYYY-MM-DD"T"HH24:MI:SS') AS due_at,
+         -- Real seconds since the due instant. An ambiguous wall-clock time (the repeated hour
+         -- when DST ends) converts to its later occurrence, but activates at the first: not late.
          CASE WHEN d.activate OR d.skip_activation
-              THEN floor(extract(epoch FROM $1::timestamptz - (d.due_local AT TIME ZONE $2::text)))::bigint END AS late_seconds,
+              THEN greatest(0, floor(extract(epoch FROM $1::timestamptz - (d.due_local AT TIME ZONE $2::text))))::bigint END AS late_seconds,
          ${validUntilTextSql(table.validUntilType)} AS valid_until`;
 }
 
