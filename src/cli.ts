@@ -48,7 +48,7 @@ function buildProgram(version: string, action: (command: CommandName, flags: Com
       .option('--connect-timeout <ms>', 'connect timeout (env SCHEDULER_CONNECT_TIMEOUT; default 10000)')
       .option('--lock-timeout <ms>', 'lock_timeout inside the transaction (env SCHEDULER_LOCK_TIMEOUT; default 5000)')
       .option('--statement-timeout <ms>', 'statement_timeout inside the transaction (env SCHEDULER_STATEMENT_TIMEOUT; default 30000)')
-      .option('--env-file <path>', 'read settings from this file (default: ./.env when present)')
+      .option('--env-file <path>', 'read settings from this file (env SCHEDULER_ENV_FILE; default: ./.env when present)')
       .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (env LOG_LEVEL; default info)')
       .exitOverride();
   const expiry = () =>
@@ -80,7 +80,7 @@ async function execute(command: CommandName, flags: CommandFlags, processEnv: No
   let logger = await makeLogger('info');
   let secrets: string[] = [];
   try {
-    const env = { ...loadEnvFile(flags.envFile), ...definedOnly(processEnv) };
+    const env = { ...loadEnvFile(flags.envFile ?? nonEmptyOrUndefined(processEnv.SCHEDULER_ENV_FILE)), ...definedOnly(processEnv) };
     secrets = secretsIn(env, flags);
     if (command === 'migrate' && flags.print) return await printMigration(flags, env);
     const config = buildConfig(flags, env, { hostTimezone: hostTimezone(), command });
@@ -233,12 +233,16 @@ function safeDecode(text: string): string {
   }
 }
 
+function nonEmptyOrUndefined(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
 // cron starts jobs in $HOME, so ./.env is only read when it exists; a file named with
-// --env-file must exist.
+// --env-file / SCHEDULER_ENV_FILE must exist.
 function loadEnvFile(path: string | undefined): Env {
   const file = path ?? '.env';
   if (!existsSync(file)) {
-    if (path !== undefined) throw new ConfigError(`--env-file: ${path} does not exist`);
+    if (path !== undefined) throw new ConfigError(`--env-file / SCHEDULER_ENV_FILE: ${path} does not exist`);
     return {};
   }
   try {

@@ -1,0 +1,128 @@
+// Rules 6-8: one transaction, never waiting on the CRM's row locks, one run per table.
+import { beforeEach, describe, expect, it } from 'vitest';
+import { runTick, type TickResult } from '../src/tick.ts';
+import { exitCodeFor } from '../src/errors.ts';
+import { createPackagesTable, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
+import { recordingLogger } from './support/logs.ts';
+import { tickOptions } from './support/tick-options.ts';
+
+const db = useTestDatabase();
+const due = { scheduled: true, auto_activate: true, schedule_date: '2026-01-01', schedule_time: '09:00:00' };
+const expired = { is_active: true, auto_deactivate: true, valid_until: '2026-01-01' };
+
+async function addAuditTrigger(): Promise<void> {
+  // Counts every UPDATE the tick makes, to prove each package changes exactly once.
+  await db.client.query(`
+    DROP TABLE IF EXISTS audit;
+    CREATE TABLE audit (package_id int, is_active boolean, scheduled boolean);
+    CREATE OR REPLACE FUNCTION audit_change() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN INSERT INTO audit VALUES (NEW.id, NEW.is_active, NEW.scheduled); RETURN NEW; END $$;
+    CREATE TRIGGER audit_change AFTER UPDATE ON special_packages FOR EACH ROW EXECUTE FUNCTION audit_change();`);
+}
+
+describe('concurrency and atomicity', () => {
+  beforeEach(async () => {
+    await createPackagesTable(db.client);
+  });
+
+  it('skips a row an admin holds locked, without waiting, and handles it on the next tick', async () => {
+    const locked = await insertPackage(db.client, due);
+    const free = await insertPackage(db.client, due);
+    const admin = await db.connect();
+    await admin.query('BEGIN');
+    await admin.query(`UPDATE special_packages SET name = 'edited by admin' WHERE id = $1`, [locked]);
+
+    const started = performance.now();
+    const first = await runTick(db.client, tickOptions({ lockTimeoutMs: 60_000 }), recordingLogger());
+    const waitedMs = performance.now() - started;
+    expect(first.status === 'completed' && first.activated.map((a) => a.packageId)).toEqual([String(free)]);
+    expect(waitedMs).toBeLessThan(5_000); // would be the full 60 s lock_timeout if it waited
+    expect((await getPackage(db.client, locked)).is_active).toBe(false);
+
+    await admin.query('COMMIT');
+    const second = await runTick(db.client, tickOptions(), recordingLogger());
+    expect(second.status === 'completed' && second.activated.map((a) => a.packageId)).toEqual([String(locked)]);
+    expect(await getPackage(db.client, locked)).toMatchObject({ is_active: true, name: 'edited by admin' });
+  });
+
+  it('changes nothing and reports skipped while another run holds the table lock', async () => {
+    const id = await insertPackage(db.client, due);
+    const other = await db.connect();
+    await other.query('BEGIN');
+    await other.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, ['package-scheduler:"public"."special_packages"']);
+    const log = recordingLogger();
+    const result = await runTick(db.client, tickOptions(), log);
+    expect(result).toMatchObject({ status: 'skipped', reason: 'locked', table: 'public.special_packages' });
+    expect(log.events('tick.skipped')).toEqual([expect.objectContaining({ reason: 'locked' })]);
+    expect((await getPackage(db.client, id)).is_active).toBe(false);
+    await other.query('ROLLBACK');
+  });
+
+  it('two runs at once change each package exactly once', async () => {
+    await addAuditTrigger();
+    await db.client.query(`
+      INSERT INTO special_packages (scheduled, auto_activate, schedule_date, schedule_time)
+      SELECT true, true, date '2026-01-01', time '09:00' FROM generate_series(1, 300);
+      INSERT INTO special_packages (is_active, auto_deactivate, valid_until)
+      SELECT true, true, date '2026-01-01' FROM generate_series(1, 300);`);
+    const [a, b] = await Promise.all([db.connect(), db.connect()]);
+    const results: TickResult[] = await Promise.all([
+      runTick(a, tickOptions(), recordingLogger()),
+      runTick(b, tickOptions(), recordingLogger()),
+    ]);
+    const activated = results.flatMap((r) => (r.status === 'completed' ? r.activated.map((x) => x.packageId) : []));
+    const deactivated = results.flatMap((r) => (r.status === 'completed' ? r.deactivated.map((x) => x.packageId) : []));
+    expect(activated).toHaveLength(300);
+    expect(new Set(activated).size).toBe(300);
+    expect(deactivated).toHaveLength(300);
+    const { rows } = await db.client.query<{ n: string; distinct_ids: string }>(
+      'SELECT count(*) AS n, count(DISTINCT package_id) AS distinct_ids FROM audit',
+    );
+    expect(rows[0]).toEqual({ n: '600', distinct_ids: '600' });
+  });
+
+  it('rolls back every change when a statement fails half-way', async () => {
+    const ids: number[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await insertPackage(db.client, i % 2 === 0 ? due : expired));
+    // The CRM's own trigger rejects one row: nothing of the tick may stay behind.
+    await db.client.query(`
+      CREATE OR REPLACE FUNCTION reject_one() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.id = ${ids[3]} THEN RAISE EXCEPTION 'rejected by the CRM' USING ERRCODE = 'P0001'; END IF; RETURN NEW; END $$;
+      CREATE TRIGGER reject_one BEFORE UPDATE ON special_packages FOR EACH ROW EXECUTE FUNCTION reject_one();`);
+    const { rows: before } = await db.client.query('SELECT * FROM special_packages ORDER BY id');
+    const log = recordingLogger();
+    const error = await runTick(db.client, tickOptions(), log).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'P0001' });
+    expect(exitCodeFor(error)).toBe(70);
+    const { rows: after } = await db.client.query('SELECT * FROM special_packages ORDER BY id');
+    expect(after).toEqual(before);
+    expect(log.lines.filter((l) => l.event?.startsWith('package.'))).toEqual([]);
+    // The connection is usable again: the transaction was closed.
+    const { rows } = await db.client.query<{ in_tx: boolean }>(`SELECT now() <> statement_timestamp() AS in_tx`);
+    expect(rows[0]!.in_tx).toBe(false);
+  });
+
+  it('gives up with a temporary error when a statement runs past statement_timeout, changing nothing', async () => {
+    const id = await insertPackage(db.client, due);
+    await db.client.query(`
+      CREATE OR REPLACE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_sleep(2); RETURN NEW; END $$;
+      CREATE TRIGGER slow BEFORE UPDATE ON special_packages FOR EACH ROW EXECUTE FUNCTION slow();`);
+    const error = await runTick(db.client, tickOptions({ statementTimeoutMs: 200 }), recordingLogger()).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: '57014' });
+    expect(exitCodeFor(error)).toBe(75);
+    expect((await getPackage(db.client, id)).is_active).toBe(false);
+  });
+
+  it('gives up with a temporary error when the table is locked past lock_timeout', async () => {
+    const id = await insertPackage(db.client, due);
+    const ddl = await db.connect();
+    await ddl.query('BEGIN');
+    await ddl.query('LOCK TABLE special_packages IN ACCESS EXCLUSIVE MODE');
+    const error = await runTick(db.client, tickOptions({ lockTimeoutMs: 200 }), recordingLogger()).catch((e: unknown) => e);
+    await ddl.query('ROLLBACK');
+    expect(error).toMatchObject({ code: '55P03' });
+    expect(exitCodeFor(error)).toBe(75);
+    expect((await getPackage(db.client, id)).is_active).toBe(false);
+  });
+});

@@ -1,0 +1,49 @@
+// Runs the built binary as cron would: a separate process, its own environment, exit code.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseJsonLines, type LogLine } from './logs.ts';
+
+export const BIN = fileURLToPath(new URL('../../bin/package-scheduler.js', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  lines: LogLine[];
+  events(name: string): LogLine[];
+}
+
+export interface CliOptions {
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  timeoutMs?: number;
+  /** Called once the process has started, e.g. to signal it. */
+  onSpawn?: (child: import('node:child_process').ChildProcess) => void;
+}
+
+export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  // Only what the test gives: nothing leaks in from the developer's own DATABASE_URL or PG*.
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TZ: 'UTC' };
+  for (const [k, v] of Object.entries(options.env ?? {})) if (v !== undefined) env[k] = v;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env, cwd: options.cwd ?? '/tmp', stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      let lines: LogLine[] = [];
+      try {
+        lines = parseJsonLines(stdout);
+      } catch {
+        lines = []; // human output (help, check, migrate --print)
+      }
+      resolve({ code, signal, stdout, stderr, lines, events: (name) => lines.filter((l) => l.event === name) });
+    });
+    options.onSpawn?.(child);
+  });
+}
