@@ -1,0 +1,68 @@
+// --every: a long-running process that keeps ticking, survives failed ticks and stops cleanly.
+import type { ChildProcess } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { createPackagesTable, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
+import { runCli } from './support/cli.ts';
+
+const db = useTestDatabase();
+
+/** Resolves when the child's stdout has shown `count` lines containing `needle`. */
+function waitForOutput(child: ChildProcess, needle: string, count = 1): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    child.stdout!.on('data', (d: Buffer) => {
+      seen += d.toString().split(needle).length - 1;
+      if (seen >= count) resolve();
+    });
+  });
+}
+
+describe('--every', () => {
+  it('ticks repeatedly, logs a failed tick and carries on, and exits 0 on SIGTERM', async () => {
+    await db.client.query('DROP TABLE IF EXISTS special_packages');
+    let child!: ChildProcess;
+    const run = runCli(['run', '--every', '1'], {
+      env: { DATABASE_URL: db.url },
+      onSpawn: (c) => (child = c),
+      timeoutMs: 25_000,
+    });
+    // The table does not exist yet: the first tick fails, the process stays up.
+    await waitForOutput(child, '"tick.failed"');
+    await createPackagesTable(db.client);
+    const id = await insertPackage(db.client, { scheduled: true, auto_activate: true, schedule_date: '2026-01-01' });
+    await waitForOutput(child, '"tick.completed"', 2);
+    child.kill('SIGTERM');
+    const r = await run;
+    expect(r.code).toBe(0);
+    expect(r.events('tick.failed')[0]).toMatchObject({ exitCode: 78, retrying: true });
+    expect(r.events('package.activated')).toEqual([expect.objectContaining({ packageId: String(id) })]);
+    expect(r.events('tick.completed').length).toBeGreaterThanOrEqual(2);
+    expect(r.lines.at(-1)).toMatchObject({ event: 'scheduler.stopped' });
+    expect((await getPackage(db.client, id)).is_active).toBe(true);
+  });
+
+  it('finishes the tick in progress when SIGTERM arrives during it, then exits 0', async () => {
+    await createPackagesTable(db.client);
+    const id = await insertPackage(db.client, { scheduled: true, auto_activate: true, schedule_date: '2026-01-01' });
+    await db.client.query(`
+      CREATE OR REPLACE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$;
+      CREATE TRIGGER slow BEFORE UPDATE ON special_packages FOR EACH ROW EXECUTE FUNCTION slow();`);
+    let child!: ChildProcess;
+    const run = runCli(['run', '--every', '60'], { env: { DATABASE_URL: db.url }, onSpawn: (c) => (child = c) });
+    await waitForOutput(child, '"scheduler.started"');
+    // Wait until the tick's UPDATE is running (sleeping in the trigger), then signal.
+    for (let i = 0; i < 100; i++) {
+      const { rows } = await db.client.query(
+        `SELECT 1 FROM pg_stat_activity WHERE application_name = 'package-scheduler' AND query LIKE '%WITH due AS%' AND state = 'active'`,
+      );
+      if (rows.length > 0) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill('SIGTERM');
+    const r = await run;
+    expect(r.code).toBe(0);
+    expect(r.events('tick.completed')[0]).toMatchObject({ activated: 1 });
+    expect((await getPackage(db.client, id)).is_active).toBe(true);
+  });
+});
