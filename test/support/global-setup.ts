@@ -1,6 +1,6 @@
 // One PostgreSQL server for the whole run; each test file creates its own database on it.
 import type { TestProject } from 'vitest/node';
-import { startPostgres } from './postgres-server.ts';
+import { startPostgres } from '../../scripts/postgres-server.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

