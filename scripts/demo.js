@@ -45,6 +45,7 @@ try {
     [zone],
   );
 
+  /** @param {string} title */
   const show = async (title) => {
     const { rows } = await db.query(
       `SELECT id, name, is_active, scheduled, to_char(schedule_date, 'YYYY-MM-DD') || coalesce(' ' || to_char(schedule_time, 'HH24:MI'), '') AS schedule,
