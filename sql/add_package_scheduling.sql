@@ -21,3 +21,39 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS "special_packages_due_activation_idx"
 CREATE INDEX CONCURRENTLY IF NOT EXISTS "special_packages_due_deactivation_idx"
   ON "special_packages" (valid_until)
   WHERE is_active AND auto_deactivate;
+
+-- Run history for "package-scheduler status" and "history" (leave out with migrate --no-history).
+CREATE TABLE IF NOT EXISTS "package_scheduler_state" (
+  packages_table          text PRIMARY KEY,
+  last_run_id             uuid,
+  last_tick_started_at    timestamptz,
+  last_tick_finished_at   timestamptz,
+  last_success_at         timestamptz,
+  last_outcome            text CHECK (last_outcome IN ('completed', 'skipped', 'failed')),
+  last_error_code         text,
+  last_error_message      text,
+  last_activated          integer,
+  last_deactivated        integer,
+  last_activation_skipped integer,
+  runner_version          text,
+  runner_host             text
+);
+
+CREATE TABLE IF NOT EXISTS "package_scheduler_events" (
+  id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  run_id         uuid NOT NULL,
+  packages_table text NOT NULL,
+  package_id     text NOT NULL,
+  action         text NOT NULL CHECK (action IN ('activated', 'deactivated', 'activation_skipped')),
+  reason         text,
+  due_at         text,
+  valid_until    text,
+  timezone       text NOT NULL,
+  happened_at    timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE INDEX IF NOT EXISTS package_scheduler_events_package_idx
+  ON "package_scheduler_events" (packages_table, package_id, happened_at DESC);
+
+CREATE INDEX IF NOT EXISTS package_scheduler_events_happened_at_idx
+  ON "package_scheduler_events" (happened_at);

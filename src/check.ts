@@ -2,8 +2,10 @@
 import { ConfigError } from './errors.js';
 import type { Queryable } from './db.js';
 import type { QualifiedName } from './identifiers.js';
+export type { MisconfiguredRow } from './misconfigured.js';
 import { silentLogger } from './logger.js';
 import { activationIndexName, deactivationIndexName } from './sql/migration-sql.js';
+import { findMisconfigured, type MisconfiguredRow } from './misconfigured.js';
 import { resolvePackagesTable } from './table.js';
 import { runTick, type ExpiryMode, type TickCompleted } from './tick.js';
 
@@ -15,10 +17,6 @@ export interface CheckOptions {
   statementTimeoutMs: number;
 }
 
-export interface MisconfiguredRow {
-  packageId: string;
-  problem: string;
-}
 
 export interface CheckReport {
   table: string;
@@ -30,7 +28,6 @@ export interface CheckReport {
   misconfiguredCount: number;
 }
 
-const MISCONFIGURED_LIMIT = 100;
 
 /** Throws ConfigError (78) for problems a tick would fail on; warns for the rest. */
 export async function check(client: Queryable, options: CheckOptions): Promise<CheckReport> {
@@ -57,21 +54,7 @@ export async function check(client: Queryable, options: CheckOptions): Promise<C
   }
   if (!table.hasUpdatedAt) warnings.push(`${display} has no updated_at timestamp column: changes are not stamped`);
 
-  const misconfiguredSql = `
-    SELECT p.${table.keyColumn}::text AS package_id, problem, count(*) OVER () AS total
-      FROM ${table.quoted} AS p,
-           LATERAL (VALUES
-             (CASE WHEN p.scheduled AND p.schedule_date IS NULL
-                   THEN 'scheduled without schedule_date: it will never be activated' END),
-             (CASE WHEN p.scheduled AND p.schedule_date IS NOT NULL AND p.auto_activate IS NOT TRUE
-                   THEN 'scheduled but auto_activate is off: it will not be activated automatically' END),
-             (CASE WHEN p.auto_deactivate AND p.valid_until IS NULL
-                   THEN 'auto_deactivate without valid_until: it will never be deactivated' END)
-           ) AS problems(problem)
-     WHERE problem IS NOT NULL
-     ORDER BY p.${table.keyColumn}
-     LIMIT ${MISCONFIGURED_LIMIT}`;
-  const { rows: bad } = await client.query<{ package_id: string; problem: string; total: string }>(misconfiguredSql);
+  const misconfigured = await findMisconfigured(client, table);
 
   const due = (await runTick(client, { ...options, dryRun: true }, silentLogger)) as TickCompleted;
   return {
@@ -80,7 +63,7 @@ export async function check(client: Queryable, options: CheckOptions): Promise<C
     indexes,
     warnings,
     due,
-    misconfigured: bad.map((r) => ({ packageId: r.package_id, problem: r.problem })),
-    misconfiguredCount: bad.length === 0 ? 0 : Number(bad[0]!.total),
+    misconfigured: misconfigured.rows,
+    misconfiguredCount: misconfigured.total,
   };
 }

@@ -1,22 +1,36 @@
 // The only module that touches the process: argv, process.env, the .env file, stdout/stderr,
 // signals and the exit code. Everything it calls takes explicit arguments and returns.
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { parse as parseDotenv } from 'dotenv';
 import { buildConfig, type Config, type Env, type Flags } from './config.js';
-import { ConfigError, ExitCode, describeError, exitCodeFor, sqlstateOf, type ExitCodeValue } from './errors.js';
+import { ConfigError, ExitCode, UsageError, describeError, exitCodeFor, sqlstateOf } from './errors.js';
 import type { Logger as PinoLogger } from 'pino';
 
-type CommandName = 'run' | 'check' | 'migrate';
+type CommandName = 'run' | 'check' | 'migrate' | 'status' | 'history';
 
 interface CommandFlags extends Flags {
   envFile?: string;
   print?: boolean;
   json?: boolean;
+  limit?: string;
+  maxAge?: string;
+  package?: string;
+  since?: string;
 }
 
-const FAILED_EVENT: Record<CommandName, string> = { run: 'tick.failed', check: 'check.failed', migrate: 'migrate.failed' };
+const FAILED_EVENT: Record<CommandName, string> = {
+  run: 'tick.failed',
+  check: 'check.failed',
+  migrate: 'migrate.failed',
+  status: 'status.failed',
+  history: 'history.failed',
+};
+
+/** `status --max-age`: the last successful tick is older than allowed (or never happened). */
+const EXIT_STALE = 1;
 
 export async function cli(argv: string[] = process.argv, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   let exitCode: number = ExitCode.ok;
@@ -53,6 +67,8 @@ function buildProgram(version: string, action: (command: CommandName, flags: Com
       .exitOverride();
   const expiry = () =>
     new Option('--expiry <mode>', 'when valid_until has passed: "date" (after that whole day) or "instant" (env SCHEDULER_EXPIRY; default date)');
+  const historySchema = () =>
+    new Option('--history-schema <schema>', "schema of the history tables (env SCHEDULER_HISTORY_SCHEMA; default: the packages table's)");
 
   withCommon(program.command('run', { isDefault: true }).alias('run-once'))
     .description('apply every due activation and deactivation once (the default command)')
@@ -60,12 +76,36 @@ function buildProgram(version: string, action: (command: CommandName, flags: Com
     .option('--dry-run', 'report exactly what a real run would do; change nothing')
     .option('--at <timestamp>', 'with --dry-run: evaluate as if now were this ISO 8601 time (no offset: local to --timezone)')
     .option('--every <seconds>', 'stay running and tick every N seconds (env SCHEDULER_EVERY)')
+    .option('--no-history', 'do not record run history even where its tables exist (env SCHEDULER_HISTORY=off)')
+    .addOption(historySchema())
+    .option('--history-days <days>', 'delete history events older than this (env SCHEDULER_HISTORY_DAYS; default 90)')
+    .option('--notify <channel>', 'pg_notify this channel after a tick with changes (env SCHEDULER_NOTIFY_CHANNEL)')
     .action((flags: CommandFlags) => action('run', flags));
 
   withCommon(program.command('migrate'))
-    .description('add the scheduling columns and partial indexes (idempotent; indexes built CONCURRENTLY)')
+    .description('add the scheduling columns, partial indexes (built CONCURRENTLY) and history tables; idempotent')
     .option('--print', 'print the SQL and change nothing')
+    .option('--no-history', 'leave out the history tables')
+    .addOption(historySchema())
     .action((flags: CommandFlags) => action('migrate', flags));
+
+  withCommon(program.command('status'))
+    .description('last run, next activations and deactivations, overdue and misconfigured packages')
+    .addOption(expiry())
+    .addOption(historySchema())
+    .option('--limit <n>', 'how many upcoming changes of each kind to list (default 10)')
+    .option('--max-age <seconds>', 'exit 1 when the last successful tick is older than this, or never happened')
+    .option('--json', 'print the report as JSON')
+    .action((flags: CommandFlags) => action('status', flags));
+
+  withCommon(program.command('history'))
+    .description('recorded changes, newest first')
+    .addOption(historySchema())
+    .option('--package <id>', "only this package's events")
+    .option('--since <time>', 'only events since then (ISO 8601; without an offset: local to --timezone)')
+    .option('--limit <n>', 'at most this many events (default 50)')
+    .option('--json', 'print the events as JSON')
+    .action((flags: CommandFlags) => action('history', flags));
 
   withCommon(program.command('check'))
     .description('validate table, columns, zone and indexes; show what is due and misconfigured rows')
@@ -86,17 +126,42 @@ async function execute(command: CommandName, flags: CommandFlags, processEnv: No
     const config = buildConfig(flags, env, { hostTimezone: hostTimezone(), command });
     secrets = [...secrets, ...config.secrets];
     logger = await makeLogger(config.logLevel);
-    if (command === 'run') return config.everySeconds === undefined ? await tickOnce(config, logger) : await loop(config, logger);
-    if (command === 'migrate') return await runMigrate(config, logger);
-    return await runCheck(config, flags.json === true);
+    switch (command) {
+      case 'run':
+        if (config.everySeconds !== undefined) return await loop(config, logger);
+        return await tickOnce(config, logger, randomUUID());
+      case 'migrate':
+        return await runMigrate(config, logger);
+      case 'check':
+        return await runCheck(config, flags.json === true);
+      case 'status':
+        return await runStatus(config, flags);
+      case 'history':
+        return await runHistory(config, flags);
+    }
   } catch (error) {
-    return reportFailure(FAILED_EVENT[command], error, logger, secrets);
+    const runId = error instanceof TickError ? { runId: error.runId } : {};
+    return reportFailure(FAILED_EVENT[command], error instanceof TickError ? error.cause : error, logger, secrets, runId);
   }
 }
 
-async function tickOnce(config: Config, logger: PinoLogger): Promise<number> {
+/** Carries the failed tick's runId to its tick.failed line. */
+class TickError extends Error {
+  constructor(
+    readonly runId: string,
+    override readonly cause: unknown,
+  ) {
+    super('tick failed', { cause });
+  }
+}
+
+async function tickOnce(config: Config, logger: PinoLogger, runId: string): Promise<number> {
   const [{ withConnection }, { runTick }] = await Promise.all([import('./db.js'), import('./tick.js')]);
-  await withConnection(config.connection, (client) => runTick(client, tickOptions(config), logger));
+  try {
+    await withConnection(config.connection, (client) => runTick(client, { ...tickOptions(config), runId }, logger));
+  } catch (error) {
+    throw new TickError(runId, error);
+  }
   return ExitCode.ok;
 }
 
@@ -119,9 +184,10 @@ async function loop(config: Config, logger: PinoLogger): Promise<number> {
     while (!stopping) {
       const started = Date.now();
       try {
-        await tickOnce(config, logger);
+        await tickOnce(config, logger, randomUUID());
       } catch (error) {
-        reportFailure('tick.failed', error, logger, config.secrets, { retrying: true });
+        const runId = error instanceof TickError ? error.runId : undefined;
+        reportFailure('tick.failed', error instanceof TickError ? error.cause : error, logger, config.secrets, { runId, retrying: true });
       }
       const wait = config.everySeconds! * 1000 - (Date.now() - started);
       if (stopping || wait <= 0) continue;
@@ -144,7 +210,15 @@ async function loop(config: Config, logger: PinoLogger): Promise<number> {
 async function runMigrate(config: Config, logger: PinoLogger): Promise<number> {
   const [{ withConnection }, { migrate }] = await Promise.all([import('./db.js'), import('./migrate.js')]);
   await withConnection(config.connection, (client) =>
-    migrate(client, { table: config.table, lockTimeoutMs: config.lockTimeoutMs }, logger),
+    migrate(
+      client,
+      {
+        table: config.table,
+        lockTimeoutMs: config.lockTimeoutMs,
+        history: config.history === false ? false : { schema: config.history.schema },
+      },
+      logger,
+    ),
   );
   return ExitCode.ok;
 }
@@ -156,8 +230,82 @@ async function printMigration(flags: CommandFlags, env: Env): Promise<number> {
   const text = flags.table ?? env.SCHEDULER_TABLE ?? 'special_packages';
   const table = parseQualifiedName(text);
   if (typeof table === 'string') throw new ConfigError(`invalid --table / SCHEDULER_TABLE: ${table}`);
-  process.stdout.write(migrationSql(table));
+  const historySchema = flags.historySchema ?? env.SCHEDULER_HISTORY_SCHEMA;
+  const withHistory = flags.history !== false && env.SCHEDULER_HISTORY !== 'off';
+  process.stdout.write(migrationSql(table, withHistory ? (historySchema ?? table.schema) : null));
   return ExitCode.ok;
+}
+
+async function runStatus(config: Config, flags: CommandFlags): Promise<number> {
+  const limit = positiveInteger(flags.limit, '--limit', 10, 1000);
+  const maxAge = flags.maxAge === undefined ? undefined : positiveInteger(flags.maxAge, '--max-age', 0, 10 * 365 * 86400);
+  const [{ withConnection }, { status }, { formatStatus }] = await Promise.all([
+    import('./db.js'),
+    import('./status.js'),
+    import('./status-report.js'),
+  ]);
+  if (maxAge !== undefined && config.history === false) {
+    throw new UsageError('--max-age needs run history; drop --no-history');
+  }
+  const report = await withConnection(config.connection, (client) =>
+    status(client, {
+      table: config.table,
+      timezone: config.timezone,
+      expiry: config.expiry,
+      historySchema: config.history === false ? undefined : config.history.schema,
+      limit,
+      lockTimeoutMs: config.lockTimeoutMs,
+      statementTimeoutMs: config.statementTimeoutMs,
+    }),
+  );
+  process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+  if (maxAge === undefined) return ExitCode.ok;
+  if (!report.historyEnabled) {
+    throw new ConfigError('--max-age needs the history tables: run "package-scheduler migrate"');
+  }
+  const age = report.lastRun?.lastSuccessAgeSeconds;
+  if (age === null || age === undefined || age > maxAge) {
+    process.stderr.write(
+      `package-scheduler: stale: ${age == null ? 'no successful tick recorded' : `last successful tick ${age}s ago`} (--max-age ${maxAge})\n`,
+    );
+    return EXIT_STALE;
+  }
+  return ExitCode.ok;
+}
+
+async function runHistory(config: Config, flags: CommandFlags): Promise<number> {
+  const limit = positiveInteger(flags.limit, '--limit', 50, 100_000);
+  const [{ withConnection }, { readHistory }, { formatHistory }, { checkTimestamp }] = await Promise.all([
+    import('./db.js'),
+    import('./history.js'),
+    import('./status-report.js'),
+    import('./config.js'),
+  ]);
+  if (flags.since !== undefined) {
+    const problem = checkTimestamp(flags.since.trim());
+    if (problem) throw new UsageError(`invalid --since: ${problem}`);
+  }
+  if (flags.package !== undefined && flags.package.trim() === '') throw new UsageError('invalid --package: empty value');
+  const events = await withConnection(config.connection, (client) =>
+    readHistory(client, {
+      table: config.table,
+      historySchema: config.history === false ? undefined : config.history.schema,
+      packageId: flags.package?.trim(),
+      since: flags.since?.trim(),
+      timezone: config.timezone,
+      limit,
+    }),
+  );
+  process.stdout.write(flags.json ? `${JSON.stringify(events, null, 2)}\n` : formatHistory(events));
+  return ExitCode.ok;
+}
+
+function positiveInteger(text: string | undefined, flag: string, fallback: number, max: number): number {
+  if (text === undefined) return fallback;
+  const trimmed = text.trim();
+  const n = Number(trimmed);
+  if (!/^\d+$/.test(trimmed) || n > max) throw new UsageError(`invalid ${flag}: "${text}" is not a whole number from 0 to ${max}`);
+  return n;
 }
 
 async function runCheck(config: Config, json: boolean): Promise<number> {
@@ -188,6 +336,9 @@ function tickOptions(config: Config) {
     at: config.at,
     lockTimeoutMs: config.lockTimeoutMs,
     statementTimeoutMs: config.statementTimeoutMs,
+    history: config.history,
+    notifyChannel: config.notifyChannel,
+    runner: { version: packageVersion(), host: hostname() },
   };
 }
 
@@ -197,7 +348,7 @@ function reportFailure(
   logger: PinoLogger,
   secrets: string[],
   extra: Record<string, unknown> = {},
-): ExitCodeValue {
+): number {
   const exitCode = exitCodeFor(error);
   const message = scrub(describeError(error), secrets);
   const code = sqlstateOf(error);
@@ -276,7 +427,10 @@ async function makeLogger(level: string): Promise<PinoLogger> {
   );
 }
 
+let version: string | undefined;
 function packageVersion(): string {
+  if (version !== undefined) return version;
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  version = pkg.version;
+  return version;
 }

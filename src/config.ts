@@ -21,6 +21,11 @@ export interface Flags {
   lockTimeout?: string;
   statementTimeout?: string;
   logLevel?: string;
+  /** commander's `--no-history` sets this to false. */
+  history?: boolean;
+  historySchema?: string;
+  historyDays?: string;
+  notify?: string;
 }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -40,6 +45,9 @@ export interface Config {
   lockTimeoutMs: number;
   statementTimeoutMs: number;
   logLevel: LogLevel;
+  /** `false` with --no-history; otherwise where history lives and how long it is kept. */
+  history: false | { schema?: string; retentionDays: number };
+  notifyChannel?: string;
 }
 
 export const DEFAULTS = {
@@ -49,6 +57,7 @@ export const DEFAULTS = {
   lockTimeoutMs: 5_000,
   statementTimeoutMs: 30_000,
   logLevel: 'info' as LogLevel,
+  historyDays: 90,
 };
 
 // PostgreSQL's timeouts are int4 milliseconds.
@@ -101,7 +110,7 @@ export interface BuildOptions {
   /** The host's IANA zone, the default business zone. */
   hostTimezone: string;
   /** Settings only `run` has; other commands ignore them. */
-  command: 'run' | 'check' | 'migrate';
+  command: 'run' | 'check' | 'migrate' | 'status' | 'history';
 }
 
 export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Config {
@@ -158,6 +167,14 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
     }
   }
 
+  const history = historySettings(flags, env);
+
+  const notifySource = nonEmpty(pick(flags.notify, env, { flag: '--notify', env: 'SCHEDULER_NOTIFY_CHANNEL' }));
+  const notifyChannel = notifySource?.value.trim();
+  if (notifySource !== undefined && (Buffer.byteLength(notifyChannel!) > 63 || /[\u0000-\u001f]/.test(notifyChannel!))) {
+    throw invalid(notifySource, 'a channel name is at most 63 bytes without control characters');
+  }
+
   return {
     connection: { ...connection.options, connectTimeoutMs },
     secrets: connection.secrets,
@@ -171,7 +188,30 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
     lockTimeoutMs,
     statementTimeoutMs,
     logLevel,
+    history,
+    notifyChannel,
   };
+}
+
+function historySettings(flags: Flags, env: Env): Config['history'] {
+  const retentionDays = integer(
+    nonEmpty(pick(flags.historyDays, env, { flag: '--history-days', env: 'SCHEDULER_HISTORY_DAYS' })),
+    DEFAULTS.historyDays, 1, 36_500, 'days',
+  );
+  const schemaSource = nonEmpty(pick(flags.historySchema, env, { flag: '--history-schema', env: 'SCHEDULER_HISTORY_SCHEMA' }));
+  let schema: string | undefined;
+  if (schemaSource !== undefined) {
+    const parsed = parseQualifiedName(schemaSource.value.trim());
+    if (typeof parsed === 'string') throw invalid(schemaSource, parsed);
+    if (parsed.schema !== undefined) throw invalid(schemaSource, 'expected a schema name, not schema.table');
+    schema = parsed.name;
+  }
+  const switchSource = nonEmpty(pick(undefined, env, { env: 'SCHEDULER_HISTORY' }));
+  if (switchSource !== undefined && !['on', 'off'].includes(switchSource.value.trim())) {
+    throw invalid(switchSource, `"${switchSource.value}" is not "on" or "off"`);
+  }
+  const off = flags.history === false || switchSource?.value.trim() === 'off';
+  return off ? false : { schema, retentionDays };
 }
 
 // libpq's variables, used when no URL is given; pg is handed them explicitly so that a

@@ -13,3 +13,12 @@ export const silentLogger: Logger = {
   info() {},
   warn() {},
 };
+
+/** A logger that adds `fields` to every line (e.g. the tick's runId). */
+export function withFields(logger: Logger, fields: Record<string, unknown>): Logger {
+  return {
+    debug: (f, m) => logger.debug({ ...fields, ...f }, m),
+    info: (f, m) => logger.info({ ...fields, ...f }, m),
+    warn: (f, m) => logger.warn({ ...fields, ...f }, m),
+  };
+}

@@ -3,6 +3,7 @@ import { ConfigError, errorCode } from './errors.js';
 import type { Queryable } from './db.js';
 import { quoteQualified, type QualifiedName } from './identifiers.js';
 import type { Logger } from './logger.js';
+import { historyDdl } from './sql/history-sql.js';
 import { migrationStatements } from './sql/migration-sql.js';
 import { locateTable, resolvePackagesTable } from './table.js';
 
@@ -10,6 +11,8 @@ export interface MigrateOptions {
   table: QualifiedName;
   /** How long ALTER TABLE may queue for its brief exclusive lock before giving up (75). */
   lockTimeoutMs: number;
+  /** Create the run-history tables (default: yes, in the packages table's schema). */
+  history?: false | { schema?: string };
 }
 
 export interface MigrateResult {
@@ -18,6 +21,8 @@ export interface MigrateResult {
   createdIndexes: string[];
   /** Indexes left INVALID by an interrupted build, dropped and built again. */
   rebuiltIndexes: string[];
+  /** Schema of the history tables, when migrate made sure they exist. */
+  historySchema?: string;
 }
 
 const SCHEDULING_COLUMNS = ['scheduled', 'auto_activate', 'auto_deactivate', 'schedule_date', 'schedule_time'];
@@ -60,6 +65,12 @@ export async function migrate(client: Queryable, options: MigrateOptions, logger
     logger.info({ event: 'migrate.index_created', table: display, index: index.name }, 'index created');
   }
 
+  if (options.history !== false) {
+    const schema = options.history?.schema ?? located.schema;
+    await ownerStep(display, () => client.query(historyDdl(schema)));
+    result.historySchema = schema;
+  }
+
   // The columns migrate does not own (is_active, valid_until) and existing columns of the
   // wrong type are reported the same way a tick would report them.
   await resolvePackagesTable(client, target);
@@ -73,7 +84,7 @@ async function ownerStep<T>(table: string, step: () => Promise<T>): Promise<T> {
   } catch (error) {
     if (errorCode(error) === '42501') {
       throw new ConfigError(
-        `migrate must run as the owner of ${table} (ALTER TABLE and CREATE INDEX need ownership); the tick itself needs only SELECT and UPDATE`,
+        `migrate must run as the owner of ${table} (ALTER TABLE and CREATE INDEX need ownership) with CREATE on the history schema; the tick itself needs only SELECT and UPDATE`,
         { cause: error },
       );
     }

@@ -17,6 +17,16 @@ export interface PackagesTable {
   nameColumn?: string;
   validUntilType: ValidUntilType;
   hasUpdatedAt: boolean;
+  /** Where run history lives, when its tables exist (see sql/history.ts). */
+  history?: HistoryTables;
+}
+
+export interface HistoryTables {
+  schema: string;
+  /** Quoted, schema-qualified `package_scheduler_state`. */
+  state: string;
+  /** Quoted, schema-qualified `package_scheduler_events`. */
+  events: string;
 }
 
 const FIX_MIGRATE = 'run "package-scheduler migrate" to add it';
@@ -49,6 +59,8 @@ interface CatalogRow {
   relkind: string;
   columns: Record<string, string>;
   primary_key: string[] | null;
+  history_schema: string;
+  has_history: boolean;
 }
 
 // One round trip: the relation, its column types and its primary key.
@@ -62,9 +74,13 @@ SELECT n.nspname AS schema,
        (SELECT array_agg(a.attname::text)
           FROM pg_index i
           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-         WHERE i.indrelid = c.oid AND i.indisprimary) AS primary_key
+         WHERE i.indrelid = c.oid AND i.indisprimary) AS primary_key,
+       h.schema AS history_schema,
+       to_regclass(format('%I.package_scheduler_state', h.schema)) IS NOT NULL
+         AND to_regclass(format('%I.package_scheduler_events', h.schema)) IS NOT NULL AS has_history
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
+  CROSS JOIN LATERAL (SELECT coalesce($2::text, n.nspname::text) AS schema) AS h
  WHERE c.oid = to_regclass($1::text)`;
 
 export interface LocatedTable {
@@ -73,14 +89,17 @@ export interface LocatedTable {
   /** Column name to type, as format_type() spells it. */
   columns: Record<string, string>;
   primaryKey: string[];
+  /** The schema history tables belong in, and whether they exist there. */
+  historySchema: string;
+  hasHistory: boolean;
 }
 
 /** Finds the table the way PostgreSQL would (search_path, quoting); ConfigError when absent. */
-export async function locateTable(client: Queryable, table: QualifiedName): Promise<LocatedTable> {
+export async function locateTable(client: Queryable, table: QualifiedName, historySchema?: string): Promise<LocatedTable> {
   const display = table.schema === undefined ? table.name : `${table.schema}.${table.name}`;
   let rows: CatalogRow[];
   try {
-    ({ rows } = await client.query<CatalogRow>(RESOLVE_SQL, [quoteQualified(table)]));
+    ({ rows } = await client.query<CatalogRow>(RESOLVE_SQL, [quoteQualified(table), historySchema ?? null]));
   } catch (error) {
     // to_regclass raises for names it cannot even parse (cross-database references).
     const code = errorCode(error);
@@ -98,11 +117,28 @@ export async function locateTable(client: Queryable, table: QualifiedName): Prom
   if (row.relkind !== 'r' && row.relkind !== 'p') {
     throw new ConfigError(`"${display}" is not a table`);
   }
-  return { schema: row.schema, name: row.name, columns: row.columns, primaryKey: row.primary_key ?? [] };
+  return {
+    schema: row.schema,
+    name: row.name,
+    columns: row.columns,
+    primaryKey: row.primary_key ?? [],
+    historySchema: row.history_schema,
+    hasHistory: row.has_history,
+  };
 }
 
-export async function resolvePackagesTable(client: Queryable, table: QualifiedName): Promise<PackagesTable> {
-  const row = await locateTable(client, table);
+export interface ResolveOptions {
+  /** Look for history tables (in `historySchema`, default: the packages table's schema). */
+  history?: boolean;
+  historySchema?: string;
+}
+
+export async function resolvePackagesTable(
+  client: Queryable,
+  table: QualifiedName,
+  options: ResolveOptions = {},
+): Promise<PackagesTable> {
+  const row = await locateTable(client, table, options.historySchema);
   const qualifiedName = `${row.schema}.${row.name}`;
   const problems: string[] = [];
   for (const rule of REQUIRED) {
@@ -133,6 +169,15 @@ export async function resolvePackagesTable(client: Queryable, table: QualifiedNa
     nameColumn: row.columns['name'] !== undefined ? quoteIdent('name') : undefined,
     validUntilType: validUntilTypeOf(row.columns['valid_until']!),
     hasUpdatedAt,
+    history: options.history && row.hasHistory ? historyTables(row.historySchema) : undefined,
+  };
+}
+
+export function historyTables(schema: string): HistoryTables {
+  return {
+    schema,
+    state: quoteQualified({ schema, name: 'package_scheduler_state' }),
+    events: quoteQualified({ schema, name: 'package_scheduler_events' }),
   };
 }
 

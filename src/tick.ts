@@ -1,8 +1,11 @@
 // One tick: every due activation and deactivation of one packages table, in one transaction.
-import { ConfigError, errorCode } from './errors.js';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { ConfigError, describeError, errorCode, sqlstateOf } from './errors.js';
 import { tryAdvisoryXactLock, withTransaction, type Queryable } from './db.js';
 import type { QualifiedName } from './identifiers.js';
-import type { Logger } from './logger.js';
+import { withFields, type Logger } from './logger.js';
+import { pruneEventsSql, recordCompletedSql, recordFailedSql, recordSkippedSql } from './sql/history-sql.js';
 import { CLOCK_SQL, type ClockRow } from './sql/clock.js';
 import { applyTickSql, previewTickSql, type ExpiryMode, type TickRow } from './sql/tick-sql.js';
 import { resolvePackagesTable, type PackagesTable } from './table.js';
@@ -16,10 +19,25 @@ export interface TickOptions {
   expiry: ExpiryMode;
   /** Report what a real tick would do; change nothing. */
   dryRun: boolean;
-  /** Dry run only: evaluate as if now were this instant (ISO 8601; with no offset, local to `timezone`). */
+  /** Evaluate as if now were this instant (ISO 8601; with no offset, local to `timezone`). The CLI allows it only with a dry run. */
   at?: string;
   lockTimeoutMs: number;
   statementTimeoutMs: number;
+  /** Run history (default: on whenever its tables exist); `false` turns it off. */
+  history?: false | HistoryOptions;
+  /** pg_notify channel told about every tick that changed something. */
+  notifyChannel?: string;
+  /** Identifies this tick in logs, history and notifications (default: a random UUID). */
+  runId?: string;
+  /** Recorded in the state row. */
+  runner?: { version: string; host: string };
+}
+
+export interface HistoryOptions {
+  /** Schema of the history tables (default: the packages table's). */
+  schema?: string;
+  /** Events older than this many days are deleted, a batch per tick (default 90). */
+  retentionDays?: number;
 }
 
 export interface Activation {
@@ -43,6 +61,7 @@ export interface SkippedActivation {
 
 export interface TickCompleted {
   status: 'completed';
+  runId: string;
   dryRun: boolean;
   table: string;
   timezone: string;
@@ -55,6 +74,7 @@ export interface TickCompleted {
 }
 export interface TickSkipped {
   status: 'skipped';
+  runId: string;
   reason: 'locked';
   table: string;
   durationMs: number;
@@ -62,46 +82,78 @@ export interface TickSkipped {
 export type TickResult = TickCompleted | TickSkipped;
 
 const LOCK_KEY_PREFIX = 'package-scheduler:';
+const DEFAULT_RETENTION_DAYS = 90;
+const PRUNE_BATCH = 1000;
+// PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
+const NOTIFY_PAYLOAD_LIMIT = 7999;
 
 /**
  * Runs one tick on an open connection. Logs each change (after COMMIT, so a line always means
  * a change that was made) and returns what happened. Throws on any error, with nothing changed.
  */
-export async function runTick(client: Queryable, options: TickOptions, logger: Logger): Promise<TickResult> {
+export async function runTick(client: Queryable, options: TickOptions, baseLogger: Logger): Promise<TickResult> {
   const started = performance.now();
-  const outcome = await withTransaction(
-    client,
-    { readOnly: options.dryRun, lockTimeoutMs: options.lockTimeoutMs, statementTimeoutMs: options.statementTimeoutMs },
-    async () => {
-      const table = await resolvePackagesTable(client, options.table);
-      const clock = await readClock(client, options);
-      // One run per table at a time, across hosts. A dry run changes nothing and needs no turn.
-      if (!options.dryRun && !(await tryAdvisoryXactLock(client, LOCK_KEY_PREFIX + table.quoted))) {
-        return { table, locked: true as const };
-      }
-      const sql = options.dryRun ? previewTickSql(table, options.expiry) : applyTickSql(table, options.expiry);
-      const { rows } = await client.query<TickRow>(sql, [clock.instant, options.timezone]);
-      return { table, locked: false as const, clock, rows };
-    },
-  );
-  const table = displayName(outcome.table);
-  if (outcome.locked) {
-    const result: TickSkipped = { status: 'skipped', reason: 'locked', table, durationMs: elapsed(started) };
-    logger.info({ event: 'tick.skipped', reason: 'locked', table }, 'another run holds the lock for this table');
-    return result;
+  const runId = options.runId ?? randomUUID();
+  const logger = withFields(baseLogger, { runId });
+  const runner = options.runner ?? { version: 'unknown', host: hostname() };
+  const history = options.history === false ? undefined : options.history ?? {};
+  let table: PackagesTable | undefined;
+  let outcome;
+  try {
+    outcome = await withTransaction(
+      client,
+      { readOnly: options.dryRun, lockTimeoutMs: options.lockTimeoutMs, statementTimeoutMs: options.statementTimeoutMs },
+      async () => {
+        table = await resolvePackagesTable(client, options.table, { history: history !== undefined, historySchema: history?.schema });
+        const name = displayName(table);
+        if (history !== undefined && table.history === undefined) {
+          logger.debug({ event: 'history.off', table: name }, 'no history tables: run "package-scheduler migrate" to keep run history');
+        }
+        const clock = await readClock(client, options);
+        // One run per table at a time, across hosts. A dry run changes nothing and needs no turn.
+        if (!options.dryRun && !(await tryAdvisoryXactLock(client, LOCK_KEY_PREFIX + table.quoted))) {
+          if (table.history) await client.query(recordSkippedSql(table.history), [name, runId, runner.version, runner.host]);
+          return { locked: true as const };
+        }
+        const recordTo = options.dryRun ? undefined : table.history;
+        const { rows } = options.dryRun
+          ? await client.query<TickRow>(previewTickSql(table, options.expiry), [clock.instant, options.timezone])
+          : await client.query<TickRow>(applyTickSql(table, options.expiry, recordTo), [
+              clock.instant,
+              options.timezone,
+              ...(recordTo ? [runId, name] : []),
+            ]);
+        const result = summarize(rows, { runId, dryRun: options.dryRun, table: name, timezone: options.timezone, now: clockText(clock) });
+        if (recordTo) {
+          const counts = [result.activated.length, result.deactivated.length, result.activationSkipped.length];
+          await client.query(recordCompletedSql(recordTo), [name, runId, ...counts, runner.version, runner.host]);
+          await client.query(pruneEventsSql(recordTo), [history?.retentionDays ?? DEFAULT_RETENTION_DAYS, PRUNE_BATCH]);
+        }
+        // Delivered by PostgreSQL only if this transaction commits.
+        if (!options.dryRun && options.notifyChannel !== undefined && rows.length > 0) {
+          await client.query('SELECT pg_notify($1::text, $2::text)', [options.notifyChannel, notificationPayload(result)]);
+        }
+        return { locked: false as const, result };
+      },
+    );
+  } catch (error) {
+    if (!options.dryRun && table?.history) {
+      await recordFailure(client, table, runId, runner, error, options).catch(() => {});
+    }
+    throw error;
   }
-  const result = summarize(outcome.rows, {
-    dryRun: options.dryRun,
-    table,
-    timezone: options.timezone,
-    now: clockText(outcome.clock),
-  });
+  const name = displayName(table!);
+  if (outcome.locked) {
+    logger.info({ event: 'tick.skipped', reason: 'locked', table: name }, 'another run holds the lock for this table');
+    return { status: 'skipped', runId, reason: 'locked', table: name, durationMs: elapsed(started) };
+  }
+  const result = outcome.result;
   logChanges(result, logger);
   result.durationMs = elapsed(started);
   logger.info(
     {
       event: 'tick.completed',
-      table,
+      table: name,
       activated: result.activated.length,
       deactivated: result.deactivated.length,
       activationSkipped: result.activationSkipped.length,
@@ -113,6 +165,51 @@ export async function runTick(client: Queryable, options: TickOptions, logger: L
     result.dryRun ? 'dry run: nothing was changed' : 'tick completed',
   );
   return result;
+}
+
+/**
+ * After a rollback, best effort in its own short transaction: if the database is gone there is
+ * nothing to record into, and the tick's own error is what the caller reports either way.
+ */
+async function recordFailure(
+  client: Queryable,
+  table: PackagesTable,
+  runId: string,
+  runner: { version: string; host: string },
+  error: unknown,
+  options: TickOptions,
+): Promise<void> {
+  await withTransaction(client, { lockTimeoutMs: options.lockTimeoutMs, statementTimeoutMs: options.statementTimeoutMs }, () =>
+    client.query(recordFailedSql(table.history!), [
+      displayName(table),
+      runId,
+      sqlstateOf(error) ?? errorCode(error) ?? null,
+      describeError(error),
+      runner.version,
+      runner.host,
+    ]),
+  );
+}
+
+/** The NOTIFY payload: every id, or only the counts when the ids would not fit in 8000 bytes. */
+export function notificationPayload(result: TickCompleted): string {
+  const ids = (list: { packageId: string }[]) => list.map((x) => x.packageId);
+  const counts = {
+    activated: result.activated.length,
+    deactivated: result.deactivated.length,
+    activationSkipped: result.activationSkipped.length,
+  };
+  const full = JSON.stringify({
+    table: result.table,
+    runId: result.runId,
+    activated: ids(result.activated),
+    deactivated: ids(result.deactivated),
+    activationSkipped: ids(result.activationSkipped),
+    counts,
+    truncated: false,
+  });
+  if (Buffer.byteLength(full) <= NOTIFY_PAYLOAD_LIMIT) return full;
+  return JSON.stringify({ table: result.table, runId: result.runId, counts, truncated: true });
 }
 
 async function readClock(client: Queryable, options: TickOptions): Promise<ClockRow> {
@@ -148,7 +245,7 @@ function clockText(clock: ClockRow): string {
 
 function summarize(
   rows: TickRow[],
-  base: Pick<TickCompleted, 'dryRun' | 'table' | 'timezone' | 'now'>,
+  base: Pick<TickCompleted, 'runId' | 'dryRun' | 'table' | 'timezone' | 'now'>,
 ): TickCompleted {
   const result: TickCompleted = { status: 'completed', ...base, activated: [], deactivated: [], activationSkipped: [], durationMs: 0 };
   for (const row of rows) {

@@ -1,6 +1,7 @@
 // The schema change `package-scheduler migrate` applies, and `sql/add_package_scheduling.sql`
 // ships for DBAs (a test keeps the file identical to migrationSql() for the default table).
 import { quoteIdent } from '../identifiers.js';
+import { historyDdl } from './history-sql.js';
 
 export interface MigrationTarget {
   schema?: string;
@@ -46,7 +47,8 @@ export function migrationStatements(table: MigrationTarget): MigrationStatements
   };
 }
 
-export function migrationSql(table: MigrationTarget): string {
+/** The whole migration as one script; `historySchema: null` leaves the history tables out. */
+export function migrationSql(table: MigrationTarget, historySchema: string | null | undefined = table.schema): string {
   const m = migrationStatements(table);
   return `-- package-scheduler: scheduling columns and the partial indexes that keep a tick cheap.
 -- Idempotent. Run it outside a transaction (psql without --single-transaction):
@@ -62,5 +64,8 @@ ${m.indexes[0]!.sql}
 
 -- Serves deactivation (rule 3): active rows with auto_deactivate, by valid_until.
 ${m.indexes[1]!.sql}
-`;
+${historySchema === null ? '' : `
+-- Run history for "package-scheduler status" and "history" (leave out with migrate --no-history).
+${historyDdl(historySchema)}
+`}`;
 }

@@ -3,7 +3,8 @@
 //
 // L = $1 seen in the zone (a local timestamp), D = L's date. Every comparison is written so
 // the migration's partial indexes can serve it (see sql/add_package_scheduling.sql).
-import type { PackagesTable } from '../table.js';
+import type { HistoryTables, PackagesTable } from '../table.js';
+import { recordEventsCte } from './history-sql.js';
 
 export type ExpiryMode = 'date' | 'instant';
 
@@ -23,7 +24,16 @@ export function validUntilPassedSql(type: PackagesTable['validUntilType'], mode:
     : `p.valid_until < (${D}::timestamp AT TIME ZONE $2::text)`;
 }
 
-function validUntilTextSql(type: PackagesTable['validUntilType']): string {
+/** The wall-clock time in the zone from which valid_until counts as passed (for `status`). */
+export function deactivationDueLocalSql(type: PackagesTable['validUntilType'], mode: ExpiryMode): string {
+  if (type === 'date') return `(p.valid_until + 1)::timestamp`;
+  if (type === 'timestamp') return mode === 'instant' ? `p.valid_until` : `(p.valid_until::date + 1)::timestamp`;
+  return mode === 'instant'
+    ? `(p.valid_until AT TIME ZONE $2::text)`
+    : `((p.valid_until AT TIME ZONE $2::text)::date + 1)::timestamp`;
+}
+
+export function validUntilTextSql(type: PackagesTable['validUntilType']): string {
   if (type === 'date') return `to_char(p.valid_until, 'YYYY-MM-DD')`;
   if (type === 'timestamp') return `to_char(p.valid_until, 'YYYY-MM-DD"T"HH24:MI:SS')`;
   return `to_char(p.valid_until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`;
@@ -72,8 +82,11 @@ function reportColumnsSql(table: PackagesTable): string {
          ${validUntilTextSql(table.validUntilType)} AS valid_until`;
 }
 
-/** The real tick: lock due rows, update them, and report each change. */
-export function applyTickSql(table: PackagesTable, expiry: ExpiryMode): string {
+/**
+ * The real tick: lock due rows, update them, and report each change. With history, the same
+ * statement records one event per change (extra parameters: $3 run id, $4 table name).
+ */
+export function applyTickSql(table: PackagesTable, expiry: ExpiryMode, history?: HistoryTables): string {
   return `
 WITH due AS (${dueRowsSql(table, expiry, true)}
 ), decisions AS (${DECISIONS_SQL}
@@ -85,7 +98,7 @@ WITH due AS (${dueRowsSql(table, expiry, true)}
     FROM decisions AS d
    WHERE p.${table.keyColumn} = d.key
   RETURNING p.${table.keyColumn} AS sort_key,${reportColumnsSql(table)}
-)
+)${history ? `, ${recordEventsCte(history)}` : ''}
 SELECT * FROM changed ORDER BY sort_key`;
 }
 

@@ -1,0 +1,208 @@
+// `package-scheduler status`: did the scheduler run, what happens next, what is stuck.
+import type { Queryable } from './db.js';
+import type { QualifiedName } from './identifiers.js';
+import { silentLogger } from './logger.js';
+import { findMisconfigured, type MisconfiguredRow } from './misconfigured.js';
+import { deactivationDueLocalSql, validUntilTextSql, type ExpiryMode } from './sql/tick-sql.js';
+import { resolvePackagesTable, type PackagesTable } from './table.js';
+import { runTick, type TickCompleted } from './tick.js';
+
+export interface StatusOptions {
+  table: QualifiedName;
+  timezone: string;
+  expiry: ExpiryMode;
+  historySchema?: string;
+  /** How many upcoming activations and deactivations to list (default 10). */
+  limit?: number;
+  lockTimeoutMs: number;
+  statementTimeoutMs: number;
+}
+
+export interface LastRun {
+  runId: string | null;
+  outcome: 'completed' | 'skipped' | 'failed' | null;
+  lastTickFinishedAt: string | null;
+  lastSuccessAt: string | null;
+  /** Seconds since the last successful tick, by the database clock. */
+  lastSuccessAgeSeconds: number | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  activated: number | null;
+  deactivated: number | null;
+  activationSkipped: number | null;
+  runnerVersion: string | null;
+  runnerHost: string | null;
+}
+
+export interface Upcoming {
+  packageId: string;
+  name?: string;
+  /** Wall-clock time in the business zone. */
+  at: string;
+  inSeconds: number;
+}
+
+export interface Overdue {
+  packageId: string;
+  name?: string;
+  action: 'activate' | 'deactivate' | 'skip_activation';
+  reason: string;
+}
+
+export interface StatusReport {
+  table: string;
+  timezone: string;
+  now: string;
+  /** False when the history tables do not exist: nothing is known about past runs. */
+  historyEnabled: boolean;
+  lastRun: LastRun | null;
+  nextActivations: Upcoming[];
+  nextDeactivations: Upcoming[];
+  overdue: Overdue[];
+  misconfigured: MisconfiguredRow[];
+  counts: { scheduled: number; active: number; activeWithAutoDeactivate: number; dueNow: number; misconfigured: number };
+}
+
+const UTC_TEXT = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`;
+
+export async function status(client: Queryable, options: StatusOptions): Promise<StatusReport> {
+  const table = await resolvePackagesTable(client, options.table, { history: true, historySchema: options.historySchema });
+  const display = `${table.schema}.${table.name}`;
+  const limit = options.limit ?? 10;
+  const lastRun = table.history ? await readLastRun(client, table, display) : null;
+  const preview = (await runTick(client, { ...options, dryRun: true, history: false }, silentLogger)) as TickCompleted;
+  const lastTickAge = lastRun?.lastTickFinishedAt ? await secondsSince(client, lastRun.lastTickFinishedAt) : null;
+  const misconfigured = await findMisconfigured(client, table);
+  const counts = await countPackages(client, table);
+  return {
+    table: display,
+    timezone: options.timezone,
+    now: preview.now,
+    historyEnabled: table.history !== undefined,
+    lastRun,
+    nextActivations: await nextActivations(client, table, options.timezone, limit),
+    nextDeactivations: await nextDeactivations(client, table, options, limit),
+    overdue: overdueFrom(preview, lastTickAge),
+    misconfigured: misconfigured.rows,
+    counts: {
+      ...counts,
+      dueNow: preview.activated.length + preview.deactivated.length + preview.activationSkipped.length,
+      misconfigured: misconfigured.total,
+    },
+  };
+}
+
+async function readLastRun(client: Queryable, table: PackagesTable, display: string): Promise<LastRun | null> {
+  const { rows } = await client.query<Record<string, string | number | null>>(
+    `SELECT last_run_id::text AS run_id, last_outcome, ${UTC_TEXT('last_tick_finished_at')} AS finished,
+            ${UTC_TEXT('last_success_at')} AS success,
+            floor(extract(epoch FROM now() - last_success_at))::int AS success_age,
+            last_error_code, last_error_message, last_activated, last_deactivated, last_activation_skipped,
+            runner_version, runner_host
+       FROM ${table.history!.state} WHERE packages_table = $1::text`,
+    [display],
+  );
+  const r = rows[0];
+  if (!r) return null;
+  return {
+    runId: r.run_id as string | null,
+    outcome: r.last_outcome as LastRun['outcome'],
+    lastTickFinishedAt: r.finished as string | null,
+    lastSuccessAt: r.success as string | null,
+    lastSuccessAgeSeconds: r.success_age as number | null,
+    errorCode: r.last_error_code as string | null,
+    errorMessage: r.last_error_message as string | null,
+    activated: r.last_activated as number | null,
+    deactivated: r.last_deactivated as number | null,
+    activationSkipped: r.last_activation_skipped as number | null,
+    runnerVersion: r.runner_version as string | null,
+    runnerHost: r.runner_host as string | null,
+  };
+}
+
+async function secondsSince(client: Queryable, isoUtc: string): Promise<number> {
+  const { rows } = await client.query<{ s: number }>('SELECT extract(epoch FROM now() - $1::timestamptz)::float8 AS s', [isoUtc]);
+  return rows[0]!.s;
+}
+
+function nameOf(row: { name: string | null }): { name?: string } {
+  return row.name === null ? {} : { name: row.name };
+}
+
+async function nextActivations(client: Queryable, table: PackagesTable, timezone: string, limit: number): Promise<Upcoming[]> {
+  const due = `p.schedule_date + coalesce(p.schedule_time, time '00:00')`;
+  const { rows } = await client.query<{ package_id: string; name: string | null; at: string; in_seconds: string }>(
+    `SELECT p.${table.keyColumn}::text AS package_id, ${table.nameColumn ? `p.${table.nameColumn}::text` : 'NULL::text'} AS name,
+            to_char(${due}, 'YYYY-MM-DD"T"HH24:MI:SS') AS at,
+            ceil(extract(epoch FROM (${due} AT TIME ZONE $1::text) - now()))::bigint AS in_seconds
+       FROM ${table.quoted} AS p
+      WHERE p.scheduled AND p.auto_activate AND p.schedule_date >= (now() AT TIME ZONE $1::text)::date
+        AND ${due} > (now() AT TIME ZONE $1::text)
+      ORDER BY p.schedule_date, p.schedule_time NULLS FIRST, p.${table.keyColumn}
+      LIMIT $2::int`,
+    [timezone, limit],
+  );
+  return rows.map((r) => ({ packageId: r.package_id, ...nameOf(r), at: r.at, inSeconds: Number(r.in_seconds) }));
+}
+
+async function nextDeactivations(client: Queryable, table: PackagesTable, options: StatusOptions, limit: number): Promise<Upcoming[]> {
+  // $2 is the zone, as in the tick's SQL fragments.
+  const at = deactivationDueLocalSql(table.validUntilType, options.expiry);
+  const { rows } = await client.query<{ package_id: string; name: string | null; at: string; in_seconds: string; valid_until: string }>(
+    `SELECT package_id, name, to_char(at, 'YYYY-MM-DD"T"HH24:MI:SS') AS at,
+            ceil(extract(epoch FROM (at AT TIME ZONE $2::text) - now()))::bigint AS in_seconds
+       FROM (SELECT p.${table.keyColumn}::text AS package_id, p.${table.keyColumn} AS key,
+                    ${table.nameColumn ? `p.${table.nameColumn}::text` : 'NULL::text'} AS name,
+                    ${at} AS at, ${validUntilTextSql(table.validUntilType)} AS valid_until
+               FROM ${table.quoted} AS p
+              WHERE p.is_active AND p.auto_deactivate AND p.valid_until IS NOT NULL) AS d
+      WHERE at > (now() AT TIME ZONE $2::text)
+      ORDER BY at, key
+      LIMIT $1::int`,
+    [limit, options.timezone],
+  );
+  return rows.map((r) => ({ packageId: r.package_id, ...nameOf(r), at: r.at, inSeconds: Number(r.in_seconds) }));
+}
+
+function overdueFrom(preview: TickCompleted, lastTickAgeSeconds: number | null): Overdue[] {
+  const out: Overdue[] = [];
+  for (const a of preview.activated) {
+    const missed = lastTickAgeSeconds !== null && a.lateSeconds > lastTickAgeSeconds;
+    out.push({
+      packageId: a.packageId,
+      ...(a.name === undefined ? {} : { name: a.name }),
+      action: 'activate',
+      reason: missed
+        ? `due since ${a.dueAt}, not handled by the last tick (its row was locked by another transaction)`
+        : `due since ${a.dueAt}, waiting for the next tick`,
+    });
+  }
+  for (const s of preview.activationSkipped) {
+    out.push({
+      packageId: s.packageId,
+      ...(s.name === undefined ? {} : { name: s.name }),
+      action: 'skip_activation',
+      reason: `activation blocked: due ${s.dueAt} but valid only until ${s.validUntil}; the next tick consumes the schedule`,
+    });
+  }
+  for (const d of preview.deactivated) {
+    out.push({
+      packageId: d.packageId,
+      ...(d.name === undefined ? {} : { name: d.name }),
+      action: 'deactivate',
+      reason: `valid until ${d.validUntil}, still active: waiting for the next tick`,
+    });
+  }
+  return out;
+}
+
+async function countPackages(client: Queryable, table: PackagesTable) {
+  const { rows } = await client.query<{ scheduled: string; active: string; auto_off: string }>(
+    `SELECT count(*) FILTER (WHERE scheduled AND auto_activate) AS scheduled,
+            count(*) FILTER (WHERE is_active) AS active,
+            count(*) FILTER (WHERE is_active AND auto_deactivate) AS auto_off
+       FROM ${table.quoted}`,
+  );
+  const r = rows[0]!;
+  return { scheduled: Number(r.scheduled), active: Number(r.active), activeWithAutoDeactivate: Number(r.auto_off) };
+}
