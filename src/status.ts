@@ -130,7 +130,7 @@ function nameOf(row: { name: string | null }): { name?: string } {
 }
 
 async function nextActivations(client: Queryable, table: PackagesTable, timezone: string, limit: number): Promise<Upcoming[]> {
-  const due = `p.schedule_date + coalesce(p.schedule_time, time '00:00')`;
+  const due = `(p.schedule_date + coalesce(p.schedule_time, time '00:00'))`;
   const { rows } = await client.query<{ package_id: string; name: string | null; at: string; in_seconds: string }>(
     `SELECT p.${table.keyColumn}::text AS package_id, ${table.nameColumn ? `p.${table.nameColumn}::text` : 'NULL::text'} AS name,
             to_char(${due}, 'YYYY-MM-DD"T"HH24:MI:SS') AS at,

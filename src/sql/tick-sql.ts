@@ -45,7 +45,7 @@ export function validUntilTextSql(type: PackagesTable['validUntilType']): string
  */
 function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, lockRows: boolean): string {
   const passed = validUntilPassedSql(table.validUntilType, expiry);
-  const dueLocal = `p.schedule_date + coalesce(p.schedule_time, time '00:00')`;
+  const dueLocal = `(p.schedule_date + coalesce(p.schedule_time, time '00:00'))`;
   const activationDue = `p.scheduled AND p.auto_activate AND p.schedule_date <= ${D} AND ${dueLocal} <= ${L}`;
   const deactivationDue = `p.is_active AND p.auto_deactivate AND ${passed}`;
   return `
