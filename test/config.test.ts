@@ -4,7 +4,7 @@ import { buildConfig } from '../src/config.ts';
 import { ConfigError, UsageError, exitCodeFor } from '../src/errors.ts';
 import { parseQualifiedName, quoteQualified } from '../src/identifiers.ts';
 
-const base = { hostTimezone: 'Europe/Berlin', command: 'run' as const };
+const base = { hostTimezone: () => 'Europe/Berlin', command: 'run' as const };
 const env = { DATABASE_URL: 'postgres://u:p@db.example:5432/crm' };
 
 describe('buildConfig', () => {
@@ -15,6 +15,14 @@ describe('buildConfig', () => {
     const c = buildConfig({}, env, base);
     expect([c.lockTimeoutMs, c.statementTimeoutMs, c.connection.connectTimeoutMs, c.expiry, c.logLevel]).toEqual([5000, 30000, 10000, 'date', 'info']);
     expect(c.table).toEqual({ name: 'special_packages' });
+  });
+
+  it('refuses POSIX zone specs, whose sign PostgreSQL inverts, before connecting', () => {
+    expect(() => buildConfig({ timezone: 'UTC+3' }, env, base)).toThrow(ConfigError);
+    expect(() => buildConfig({ timezone: 'Europe/Berlin; DROP' }, env, base)).toThrow(ConfigError);
+    for (const zone of ['Europe/Berlin', 'America/Argentina/Buenos_Aires', 'America/Port-au-Prince', 'Etc/GMT-14', 'UTC', 'CET']) {
+      expect(buildConfig({ timezone: zone }, env, base).timezone).toBe(zone);
+    }
   });
 
   it('falls back to the libpq variables and knows the password is a secret', () => {

