@@ -148,7 +148,7 @@ export async function runTick(client: Queryable, options: TickOptions, baseLogge
     return { status: 'skipped', runId, reason: 'locked', table: name, durationMs: elapsed(started) };
   }
   const result = outcome.result;
-  logChanges(result, logger);
+  logChanges(result, baseLogger);
   result.durationMs = elapsed(started);
   logger.info(
     {
@@ -264,20 +264,30 @@ function summarize(
 }
 
 // A dry run logs under other event names, so nothing that counts `package.activated`
-// lines can ever count a change that was not made.
+// lines can ever count a change that was not made. One object literal per line (no spreads):
+// a 100k-row tick writes 100k lines.
 function logChanges(result: TickCompleted, logger: Logger): void {
-  const common = { table: result.table, dryRun: result.dryRun };
-  const event = result.dryRun
+  const { runId, table, dryRun } = result;
+  const event = dryRun
     ? { activated: 'package.would_activate', skipped: 'package.would_skip_activation', deactivated: 'package.would_deactivate' }
     : { activated: 'package.activated', skipped: 'package.activation_skipped', deactivated: 'package.deactivated' };
   for (const a of result.activated) {
-    logger.info({ event: event.activated, ...common, ...a }, 'package activated');
+    logger.info(
+      { runId, event: event.activated, table, dryRun, packageId: a.packageId, name: a.name, dueAt: a.dueAt, lateSeconds: a.lateSeconds },
+      'package activated',
+    );
   }
   for (const s of result.activationSkipped) {
-    logger.info({ event: event.skipped, ...common, ...s }, 'scheduled activation skipped: the package had already expired');
+    logger.info(
+      { runId, event: event.skipped, table, dryRun, packageId: s.packageId, name: s.name, reason: s.reason, dueAt: s.dueAt, validUntil: s.validUntil },
+      'scheduled activation skipped: the package had already expired',
+    );
   }
   for (const d of result.deactivated) {
-    logger.info({ event: event.deactivated, ...common, ...d }, 'package deactivated');
+    logger.info(
+      { runId, event: event.deactivated, table, dryRun, packageId: d.packageId, name: d.name, validUntil: d.validUntil },
+      'package deactivated',
+    );
   }
 }
 
