@@ -98,7 +98,7 @@ async function createPackages(client, table, rows) {
             CASE WHEN k >= 55 AND k < 70 THEN current_date + 1 + (g % 180) END,
             CASE WHEN k >= 55 AND k < 70 THEN time '09:00' + make_interval(mins => (g % 48) * 15) END,
             CASE WHEN k >= 60 AND k < 95 THEN current_date + 1 + (g % 365) END
-       FROM generate_series(1, $1::int) AS g, LATERAL (SELECT (g * 7919) % 100 AS k) AS mix`,
+       FROM generate_series(1, $1::int) AS g, LATERAL (SELECT ((g::bigint * 7919) % 100)::int AS k) AS mix`,
     [rows],
   );
 }
