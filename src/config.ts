@@ -218,7 +218,19 @@ function historySettings(flags: Flags, env: Env): Config['history'] {
 // .env file can set them too.
 const PG_VARIABLES = ['PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE'] as const;
 
+// PGSSLMODE as pg reads it from process.env, but also from a .env file. pg has no fallback to
+// plain text: "prefer" behaves like "require".
+function sslFromMode(env: Env): Pick<ConnectionOptions, 'ssl'> {
+  const mode = env.PGSSLMODE;
+  if (mode === undefined || mode === '') return {};
+  if (mode === 'disable' || mode === 'allow') return { ssl: false };
+  if (['prefer', 'require', 'verify-ca', 'verify-full'].includes(mode)) return { ssl: true };
+  if (mode === 'no-verify') return { ssl: { rejectUnauthorized: false } };
+  throw new ConfigError(`invalid PGSSLMODE: "${mode}" (disable, prefer, require, verify-ca, verify-full or no-verify)`);
+}
+
 function connectionOptions(flags: Flags, env: Env): { options: Omit<ConnectionOptions, 'connectTimeoutMs'>; secrets: string[] } {
+  const ssl = sslFromMode(env);
   const urlSource = nonEmpty(pick(flags.databaseUrl, env, { flag: '--database-url', env: 'DATABASE_URL' }));
   if (urlSource !== undefined) {
     const url = urlSource.value.trim();
@@ -233,7 +245,7 @@ function connectionOptions(flags: Flags, env: Env): { options: Omit<ConnectionOp
       throw invalid(urlSource, `unsupported scheme "${parsed.protocol}" (expected postgres:// or postgresql://)`);
     }
     const password = parsed.password;
-    return { options: { connectionString: url }, secrets: password ? [password, safeDecode(password)] : [] };
+    return { options: { connectionString: url, ...ssl }, secrets: password ? [password, safeDecode(password)] : [] };
   }
   const given = PG_VARIABLES.filter((name) => env[name] !== undefined && env[name] !== '');
   if (given.length === 0) {
@@ -252,6 +264,7 @@ function connectionOptions(flags: Flags, env: Env): { options: Omit<ConnectionOp
       user: env.PGUSER || undefined,
       password: env.PGPASSWORD || undefined,
       database: env.PGDATABASE || undefined,
+      ...ssl,
     },
     secrets: env.PGPASSWORD ? [env.PGPASSWORD] : [],
   };

@@ -25,6 +25,8 @@ export interface ConnectionOptions {
   /** Milliseconds to wait for the server to accept the connection (pg's default waits forever). */
   connectTimeoutMs: number;
   applicationName?: string;
+  /** From PGSSLMODE, as pg maps it; an sslmode in the URL takes precedence. */
+  ssl?: boolean | { rejectUnauthorized: false };
 }
 
 const END_GRACE_MS = 2000;
@@ -39,6 +41,7 @@ export async function withConnection<T>(options: ConnectionOptions, fn: (client:
     database: options.database,
     connectionTimeoutMillis: options.connectTimeoutMs,
     application_name: options.applicationName ?? 'package-scheduler',
+    ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
     types,
   });
   // Without a listener, a connection dropped between queries is an uncaught 'error' event
@@ -98,6 +101,15 @@ export interface TransactionOptions {
   statementTimeoutMs?: number;
 }
 
+// client_connection_check_interval (PostgreSQL 14+, where the platform supports it) makes the
+// server notice within a second that a client died mid-statement (SIGKILL, lost host) and roll
+// back, instead of finishing a long statement for nobody while holding the tick's locks.
+// Older servers do not have the setting: it is set only where pg_settings lists it.
+const SET_LOCAL_SQL = `
+SELECT set_config('lock_timeout', $1::text, true),
+       set_config('statement_timeout', $2::text, true),
+       (SELECT set_config(name, '1000', true) FROM pg_settings WHERE name = 'client_connection_check_interval')`;
+
 export async function withTransaction<T>(
   client: Queryable,
   options: TransactionOptions,
@@ -105,10 +117,7 @@ export async function withTransaction<T>(
 ): Promise<T> {
   await client.query(options.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
   try {
-    await client.query(
-      `SELECT set_config('lock_timeout', $1::text, true), set_config('statement_timeout', $2::text, true)`,
-      [`${options.lockTimeoutMs ?? 0}ms`, `${options.statementTimeoutMs ?? 0}ms`],
-    );
+    await client.query(SET_LOCAL_SQL, [`${options.lockTimeoutMs ?? 0}ms`, `${options.statementTimeoutMs ?? 0}ms`]);
     const result = await fn();
     await client.query('COMMIT');
     return result;

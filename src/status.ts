@@ -130,7 +130,8 @@ function nameOf(row: { name: string | null }): { name?: string } {
 }
 
 async function nextActivations(client: Queryable, table: PackagesTable, timezone: string, limit: number): Promise<Upcoming[]> {
-  const due = `(p.schedule_date + coalesce(p.schedule_time, time '00:00'))`;
+  // NULL past the timestamp range (year 294276) instead of an error: such rows are not listed.
+  const due = `(CASE WHEN p.schedule_date < date '294276-01-01' THEN p.schedule_date + coalesce(p.schedule_time, time '00:00') END)`;
   const { rows } = await client.query<{ package_id: string; name: string | null; at: string; in_seconds: string }>(
     `SELECT p.${table.keyColumn}::text AS package_id, ${table.nameColumn ? `p.${table.nameColumn}::text` : 'NULL::text'} AS name,
             to_char(${due}, 'YYYY-MM-DD"T"HH24:MI:SS') AS at,

@@ -26,17 +26,25 @@ export function validUntilPassedSql(type: PackagesTable['validUntilType'], mode:
 
 /** The wall-clock time in the zone from which valid_until counts as passed (for `status`). */
 export function deactivationDueLocalSql(type: PackagesTable['validUntilType'], mode: ExpiryMode): string {
-  if (type === 'date') return `(p.valid_until + 1)::timestamp`;
-  if (type === 'timestamp') return mode === 'instant' ? `p.valid_until` : `(p.valid_until::date + 1)::timestamp`;
-  return mode === 'instant'
-    ? `(p.valid_until AT TIME ZONE $2::text)`
-    : `((p.valid_until AT TIME ZONE $2::text)::date + 1)::timestamp`;
+  const at =
+    type === 'date'
+      ? `(p.valid_until + 1)::timestamp`
+      : type === 'timestamp'
+        ? mode === 'instant' ? `p.valid_until` : `(p.valid_until::date + 1)::timestamp`
+        : mode === 'instant' ? `(p.valid_until AT TIME ZONE $2::text)` : `((p.valid_until AT TIME ZONE $2::text)::date + 1)::timestamp`;
+  // infinity never passes; dates past the timestamp range would raise instead of sorting last.
+  return `(CASE WHEN isfinite(p.valid_until) AND p.valid_until < '294276-01-01' THEN ${at} END)`;
 }
 
+/** valid_until as log text; `infinity` and `-infinity` stay themselves (to_char gives NULL). */
 export function validUntilTextSql(type: PackagesTable['validUntilType']): string {
-  if (type === 'date') return `to_char(p.valid_until, 'YYYY-MM-DD')`;
-  if (type === 'timestamp') return `to_char(p.valid_until, 'YYYY-MM-DD"T"HH24:MI:SS')`;
-  return `to_char(p.valid_until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`;
+  const formatted =
+    type === 'date'
+      ? `to_char(p.valid_until, 'YYYY-MM-DD')`
+      : type === 'timestamp'
+        ? `to_char(p.valid_until, 'YYYY-MM-DD"T"HH24:MI:SS')`
+        : `to_char(p.valid_until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`;
+  return `CASE WHEN isfinite(p.valid_until) THEN ${formatted} ELSE p.valid_until::text END`;
 }
 
 /**
@@ -46,14 +54,17 @@ export function validUntilTextSql(type: PackagesTable['validUntilType']): string
 function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, lockRows: boolean): string {
   const passed = validUntilPassedSql(table.validUntilType, expiry);
   const dueLocal = `(p.schedule_date + coalesce(p.schedule_time, time '00:00'))`;
-  const activationDue = `p.scheduled AND p.auto_activate AND p.schedule_date <= ${D} AND ${dueLocal} <= ${L}`;
+  // CASE fixes the order: date + time is computed only for dates up to today, so a schedule_date
+  // beyond the timestamp range (year 294276) never raises "timestamp out of range".
+  const activationDue = `p.scheduled AND p.auto_activate AND p.schedule_date <= ${D}
+                         AND CASE WHEN p.schedule_date <= ${D} THEN ${dueLocal} <= ${L} ELSE false END`;
   const deactivationDue = `p.is_active AND p.auto_deactivate AND ${passed}`;
   return `
   SELECT p.${table.keyColumn} AS key,
          (${activationDue}) IS TRUE AS activation_due,
          (p.valid_until IS NOT NULL AND ${passed}) IS TRUE AS expired,
          (${deactivationDue}) IS TRUE AS deactivation_due,
-         ${dueLocal} AS due_local
+         CASE WHEN p.schedule_date <= ${D} THEN ${dueLocal} END AS due_local
     FROM ${table.quoted} AS p
    WHERE (${activationDue})
       OR (${deactivationDue})${lockRows ? `
