@@ -1,0 +1,132 @@
+// Issue 5, faults: a killed connection, a killed process, a stopped server. Nothing is ever
+// half-applied, and the next run completes.
+import type { ChildProcess } from 'node:child_process';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmbeddedServer } from '../scripts/postgres-server.js';
+import { createPackagesTable, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
+import { runCli } from './support/cli.ts';
+
+const db = useTestDatabase();
+const due = { scheduled: true, auto_activate: true, schedule_date: '2026-01-01', schedule_time: '09:00:00' };
+
+async function addSlowTrigger(seconds: number): Promise<void> {
+  await db.client.query(`
+    CREATE OR REPLACE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN PERFORM pg_sleep(${seconds}); RETURN NEW; END $$;
+    DROP TRIGGER IF EXISTS slow ON special_packages;
+    CREATE TRIGGER slow BEFORE UPDATE ON special_packages FOR EACH ROW EXECUTE FUNCTION slow();`);
+}
+
+async function waitForTickStatement(): Promise<void> {
+  for (let i = 0; i < 250; i++) {
+    const { rows } = await db.client.query(
+      `SELECT 1 FROM pg_stat_activity WHERE application_name = 'package-scheduler' AND query LIKE '%WITH due AS%' AND state = 'active'`,
+    );
+    if (rows.length > 0) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('the tick statement never started');
+}
+
+describe('faults', () => {
+  it('SIGKILL mid-tick commits nothing; the server notices and the next run completes', async () => {
+    await createPackagesTable(db.client);
+    const ids = [await insertPackage(db.client, due), await insertPackage(db.client, due)];
+    await addSlowTrigger(30);
+    let child!: ChildProcess;
+    const run = runCli(['run'], { env: { DATABASE_URL: db.url }, onSpawn: (c) => (child = c) });
+    await waitForTickStatement();
+    child.kill('SIGKILL');
+    const killed = await run;
+    expect(killed.signal).toBe('SIGKILL');
+    // client_connection_check_interval: the orphaned backend gives up within about a second,
+    // rolling back and releasing the table lock, instead of sleeping on for 30 s.
+    const started = Date.now();
+    for (;;) {
+      const { rows } = await db.client.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'package-scheduler'`);
+      if (rows.length === 0) break;
+      expect(Date.now() - started).toBeLessThan(10_000);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    for (const id of ids) expect(await getPackage(db.client, id)).toMatchObject({ is_active: false, scheduled: true });
+    await db.client.query('DROP TRIGGER slow ON special_packages');
+    const next = await runCli(['run'], { env: { DATABASE_URL: db.url } });
+    expect(next.code).toBe(0);
+    expect(next.events('package.activated')).toHaveLength(2);
+  });
+
+  it('a lock timeout on the table exits 75 and changes nothing', async () => {
+    await createPackagesTable(db.client);
+    const id = await insertPackage(db.client, due);
+    const ddl = await db.connect();
+    await ddl.query('BEGIN');
+    await ddl.query('LOCK TABLE special_packages IN ACCESS EXCLUSIVE MODE');
+    const r = await runCli(['run', '--lock-timeout', '200'], { env: { DATABASE_URL: db.url } });
+    await ddl.query('ROLLBACK');
+    expect(r.code).toBe(75);
+    expect(r.events('tick.failed')[0]).toMatchObject({ code: '55P03' });
+    expect((await getPackage(db.client, id)).is_active).toBe(false);
+  });
+});
+
+describe('PostgreSQL stopped and started again', () => {
+  let server: Awaited<ReturnType<typeof startEmbeddedServer>>;
+  let url: string;
+
+  beforeAll(async () => {
+    server = await startEmbeddedServer();
+    const admin = new pg.Client(server.adminUrl);
+    await admin.connect();
+    await createPackagesTable(admin);
+    await insertPackage(admin, due);
+    await admin.end();
+    url = server.adminUrl;
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('exits 75 within --connect-timeout while the server is down, and completes once it is back', async () => {
+    await server.pause();
+    const started = Date.now();
+    const down = await runCli(['run', '--connect-timeout', '2000'], { env: { DATABASE_URL: url } });
+    expect(down.code).toBe(75);
+    expect(Date.now() - started).toBeLessThan(2000 + 3000); // the timeout plus Node's start-up
+    expect(down.stdout + down.stderr).not.toContain(':postgres@'); // no credentials echoed
+    await server.resume();
+    const up = await runCli(['run'], { env: { DATABASE_URL: url } });
+    expect(up.code).toBe(0);
+    expect(up.events('package.activated')).toHaveLength(1);
+  });
+
+  it('in --every mode, keeps going across a restart and exits 0 on SIGTERM', async () => {
+    let child!: ChildProcess;
+    let out = '';
+    const run = runCli(['run', '--every', '1', '--connect-timeout', '1000'], {
+      env: { DATABASE_URL: url },
+      onSpawn: (c) => {
+        child = c;
+        c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      },
+      timeoutMs: 30_000,
+    });
+    const waitFor = async (needle: string, count: number) => {
+      for (let i = 0; i < 400 && out.split(needle).length - 1 < count; i++) await new Promise((r) => setTimeout(r, 25));
+    };
+    await waitFor('"tick.completed"', 1);
+    await server.pause();
+    await waitFor('"tick.failed"', 1);
+    await server.resume();
+    const admin = new pg.Client(server.adminUrl);
+    await admin.connect();
+    const id = await insertPackage(admin, due);
+    await waitFor(`"packageId":"${id}"`, 1);
+    await admin.end();
+    child.kill('SIGTERM');
+    const r = await run;
+    expect(r.code).toBe(0);
+    expect(r.events('tick.failed')[0]).toMatchObject({ exitCode: 75, retrying: true });
+    expect(r.events('package.activated').map((l) => l.packageId)).toContain(String(id));
+  });
+});
