@@ -31,7 +31,20 @@ const FAILED_EVENT: Record<CommandName, string> = {
 /** `status --max-age`: the last successful tick is older than allowed (or never happened). */
 const EXIT_STALE = 1;
 
+// Node prints process warnings (pg's sslmode notice, for one) as several lines on stderr;
+// they become one JSON line instead, so stderr keeps its one-line-per-error promise.
+let warningLogger: PinoLogger | undefined;
+function routeWarnings(): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => {
+    const message = warning.message.replace(/\s*\n\s*/g, ' ');
+    if (warningLogger) warningLogger.warn({ event: 'node.warning', warning: warning.name, code: (warning as { code?: string }).code }, message);
+    else process.stderr.write(`package-scheduler: warning: ${message}\n`);
+  });
+}
+
 export async function cli(argv: string[] = process.argv, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  routeWarnings();
   let exitCode: number = ExitCode.ok;
   const program = buildProgram(packageVersion(), async (command, flags) => {
     exitCode = await execute(command, flags, env);
@@ -125,6 +138,7 @@ async function execute(command: CommandName, flags: CommandFlags, processEnv: No
     const config = buildConfig(flags, env, { hostTimezone: () => hostTimezone(processEnv), command });
     secrets = [...secrets, ...config.secrets];
     logger = await makeLogger(config.logLevel);
+    warningLogger = logger;
     switch (command) {
       case 'run':
         if (config.everySeconds !== undefined) return await loop(config, logger);
