@@ -96,15 +96,16 @@ describe('migrate', () => {
   });
 
   it('exits 78 naming the grant when the role does not own the table', async () => {
-    await db.client.query(`DROP ROLE IF EXISTS scheduler_ro; CREATE ROLE scheduler_ro LOGIN PASSWORD 'ro-secret';
-      GRANT SELECT ON special_packages TO scheduler_ro`);
+    const role = `scheduler_ro_${Date.now()}`;
+    await db.client.query(`CREATE ROLE ${role} LOGIN PASSWORD 'ro-secret'; GRANT SELECT ON special_packages TO ${role}`);
     const url = new URL(db.url);
-    url.username = 'scheduler_ro';
+    url.username = role;
     url.password = 'ro-secret';
     const r = await runCli(['migrate'], { env: { DATABASE_URL: url.toString() } });
     expect(r.code).toBe(78);
     expect(r.stderr).toContain('owner');
     expect(r.stdout + r.stderr).not.toContain('ro-secret');
+    await db.client.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
   });
 });
 
