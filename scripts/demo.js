@@ -67,6 +67,12 @@ try {
   process.stdout.write(tick.stdout);
   if (tick.stderr) process.stderr.write(tick.stderr);
   await show('After the tick:');
+  const report = spawnSync(process.execPath, [bin, 'status', '--timezone', zone], {
+    env: { ...process.env, DATABASE_URL: url.toString() },
+    encoding: 'utf8',
+  });
+  console.log(`\n$ package-scheduler status --timezone ${zone}   # exit code ${report.status}`);
+  process.stdout.write(report.stdout);
   await db.end();
   console.log(`\ndemo finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   if (tick.status !== 0) process.exitCode = 1;
