@@ -131,6 +131,18 @@ async function explainTick(client, table) {
   }
 }
 
+/** Median database time of the no-op tick statement, and the scans of the last plan. */
+async function medianExplain(client, table) {
+  const times = [];
+  let scans = [];
+  for (let i = 0; i < WARMUP + RUNS; i++) {
+    const r = await explainTick(client, table);
+    if (i >= WARMUP) times.push(r.dbMs);
+    scans = r.scans;
+  }
+  return { dbMs: median(times), scans };
+}
+
 async function coldStart(client, url) {
   log('cold start');
   const table = 'special_packages';
@@ -198,14 +210,8 @@ async function tableSize(client) {
     const table = `bench_${n}`;
     await createPackages(client, table, n);
     await withIndexes(client, table);
-    const times = [];
-    let scans = [];
-    for (let i = 0; i < WARMUP + RUNS; i++) {
-      const r = await explainTick(client, table);
-      if (i >= WARMUP) times.push(r.dbMs);
-      scans = r.scans;
-    }
-    byN[n] = median(times);
+    const { dbMs, scans } = await medianExplain(client, table);
+    byN[n] = dbMs;
     const seq = scans.filter((s) => s.startsWith('Seq Scan'));
     results.checks.push({ name: `no sequential scan of the packages table at ${n} rows`, ok: seq.length === 0, detail: scans.join(', ') });
     rows.push([n.toLocaleString('en'), 'yes', ms(byN[n]), `${(byN[n] / byN[sizes[0]]).toFixed(2)}×`, scans.join(', ')]);
@@ -214,14 +220,8 @@ async function tableSize(client) {
   if (largest) {
     const table = `bench_${largest}`;
     await client.query(`DROP INDEX ${table}_due_activation_idx, ${table}_due_deactivation_idx`);
-    const times = [];
-    let scans = [];
-    for (let i = 0; i < WARMUP + RUNS; i++) {
-      const r = await explainTick(client, table);
-      if (i >= WARMUP) times.push(r.dbMs);
-      scans = r.scans;
-    }
-    rows.push([largest.toLocaleString('en'), 'no', ms(median(times)), `${(median(times) / byN[sizes[0]]).toFixed(2)}×`, scans.join(', ')]);
+    const { dbMs, scans } = await medianExplain(client, table);
+    rows.push([largest.toLocaleString('en'), 'no', ms(dbMs), `${(dbMs / byN[sizes[0]]).toFixed(2)}×`, scans.join(', ')]);
     await withIndexes(client, table);
     if (largest >= 1_000_000) {
       const ratio = byN[largest] / byN[sizes[0]];

@@ -4,7 +4,15 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { createPackagesTable, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
+import {
+  addUpdateTrigger,
+  createPackagesTable,
+  dropUpdateTrigger,
+  getPackage,
+  insertPackage,
+  useTestDatabase,
+  waitForActiveTick,
+} from './support/database.ts';
 import { runCli } from './support/cli.ts';
 
 const db = useTestDatabase();
@@ -157,26 +165,19 @@ describe('exit 75: temporary failures', () => {
   it('exits 75 with nothing committed when the connection is killed mid-tick', async () => {
     await createPackagesTable(db.client);
     const id = await insertPackage(db.client, due);
-    await db.client.query(`
-      CREATE OR REPLACE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN PERFORM pg_sleep(30); RETURN NEW; END $$;
-      CREATE TRIGGER slow BEFORE UPDATE ON special_packages FOR EACH ROW EXECUTE FUNCTION slow();`);
+    await addUpdateTrigger(db.client, 'slow', 'PERFORM pg_sleep(30);');
     const killer = (async () => {
-      for (let i = 0; i < 200; i++) {
-        const { rows } = await db.client.query(
-          `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
-            WHERE application_name = 'package-scheduler' AND query LIKE '%WITH due AS%' AND state = 'active'`,
-        );
-        if (rows.length > 0) return true;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      return false;
+      await waitForActiveTick(db.client);
+      const { rows } = await db.client.query(
+        `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE application_name = 'package-scheduler'`,
+      );
+      return rows.length > 0;
     })();
     const r = await runCli(['run'], { env: { DATABASE_URL: db.url } });
     expect(await killer).toBe(true);
     expect(r.code).toBe(75);
     expect(r.events('tick.failed')[0]).toMatchObject({ exitCode: 75 });
-    await db.client.query('DROP TRIGGER slow ON special_packages');
+    await dropUpdateTrigger(db.client, 'slow');
     expect((await getPackage(db.client, id)).is_active).toBe(false);
     const next = await runCli(['run'], { env: { DATABASE_URL: db.url } });
     expect(next.code).toBe(0);
@@ -186,10 +187,7 @@ describe('exit 75: temporary failures', () => {
   it('exits 75 on statement timeout with the SQLSTATE in tick.failed', async () => {
     await createPackagesTable(db.client);
     await insertPackage(db.client, due);
-    await db.client.query(`
-      CREATE OR REPLACE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN PERFORM pg_sleep(5); RETURN NEW; END $$;
-      CREATE TRIGGER slow BEFORE UPDATE ON special_packages FOR EACH ROW EXECUTE FUNCTION slow();`);
+    await addUpdateTrigger(db.client, 'slow', 'PERFORM pg_sleep(5);');
     const r = await runCli(['run', '--statement-timeout', '300'], { env: { DATABASE_URL: db.url } });
     expect(r.code).toBe(75);
     expect(r.events('tick.failed')[0]).toMatchObject({ exitCode: 75, code: '57014' });
@@ -279,10 +277,7 @@ describe('exit 70: anything unexpected', () => {
     await createPackagesTable(db.client);
     const a = await insertPackage(db.client, due);
     const b = await insertPackage(db.client, due);
-    await db.client.query(`
-      CREATE OR REPLACE FUNCTION reject_one() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN IF NEW.id = ${b} THEN RAISE EXCEPTION 'rejected'; END IF; RETURN NEW; END $$;
-      CREATE TRIGGER reject_one BEFORE UPDATE ON special_packages FOR EACH ROW EXECUTE FUNCTION reject_one();`);
+    await addUpdateTrigger(db.client, 'reject_one', `IF NEW.id = ${b} THEN RAISE EXCEPTION 'rejected'; END IF;`);
     const r = await runCli(['run'], { env: { DATABASE_URL: db.url } });
     expect(r.code).toBe(70);
     expect(r.events('tick.failed')[0]).toMatchObject({ exitCode: 70, code: 'P0001' });

@@ -2,7 +2,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { runTick, type TickResult } from '../src/tick.ts';
 import { exitCodeFor } from '../src/errors.ts';
-import { createPackagesTable, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
+import { addUpdateTrigger, createPackagesTable, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
 import { recordingLogger } from './support/logs.ts';
 import { tickOptions } from './support/tick-options.ts';
 
@@ -85,10 +85,7 @@ describe('concurrency and atomicity', () => {
     const ids: number[] = [];
     for (let i = 0; i < 5; i++) ids.push(await insertPackage(db.client, i % 2 === 0 ? due : expired));
     // The CRM's own trigger rejects one row: nothing of the tick may stay behind.
-    await db.client.query(`
-      CREATE OR REPLACE FUNCTION reject_one() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN IF NEW.id = ${ids[3]} THEN RAISE EXCEPTION 'rejected by the CRM' USING ERRCODE = 'P0001'; END IF; RETURN NEW; END $$;
-      CREATE TRIGGER reject_one BEFORE UPDATE ON special_packages FOR EACH ROW EXECUTE FUNCTION reject_one();`);
+    await addUpdateTrigger(db.client, 'reject_one', `IF NEW.id = ${ids[3]} THEN RAISE EXCEPTION 'rejected by the CRM' USING ERRCODE = 'P0001'; END IF;`);
     const { rows: before } = await db.client.query('SELECT * FROM special_packages ORDER BY id');
     const log = recordingLogger();
     const error = await runTick(db.client, tickOptions(), log).catch((e: unknown) => e);
@@ -104,10 +101,7 @@ describe('concurrency and atomicity', () => {
 
   it('gives up with a temporary error when a statement runs past statement_timeout, changing nothing', async () => {
     const id = await insertPackage(db.client, due);
-    await db.client.query(`
-      CREATE OR REPLACE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN PERFORM pg_sleep(2); RETURN NEW; END $$;
-      CREATE TRIGGER slow BEFORE UPDATE ON special_packages FOR EACH ROW EXECUTE FUNCTION slow();`);
+    await addUpdateTrigger(db.client, 'slow', 'PERFORM pg_sleep(2);');
     const error = await runTick(db.client, tickOptions({ statementTimeoutMs: 200 }), recordingLogger()).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: '57014' });
     expect(exitCodeFor(error)).toBe(75);

@@ -3,7 +3,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { runTick, type TickCompleted } from '../src/tick.ts';
 import { status } from '../src/status.ts';
-import { createPackagesTable, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
+import { addUpdateTrigger, createPackagesTable, dropUpdateTrigger, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
 import { recordingLogger } from './support/logs.ts';
 import { tickOptions } from './support/tick-options.ts';
 
@@ -28,16 +28,13 @@ describe('one instant per tick', () => {
     const slow = await insertPackage(db.client, scheduled('2026-01-01'));
     await insertPackage(db.client, scheduled('2026-01-02'));
     const soon = await insertPackage(db.client, scheduled(rows[0]!.d, rows[0]!.t));
-    await db.client.query(`
-      CREATE OR REPLACE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN IF NEW.id = ${slow} THEN PERFORM pg_sleep(1.5); END IF; RETURN NEW; END $$;
-      CREATE TRIGGER slow BEFORE UPDATE ON special_packages FOR EACH ROW EXECUTE FUNCTION slow();`);
+    await addUpdateTrigger(db.client, 'slow', `IF NEW.id = ${slow} THEN PERFORM pg_sleep(1.5); END IF;`);
     const result = await tick();
     expect(result.activated.map((a) => Number(a.packageId)).sort()).not.toContain(soon);
     expect(result.activated).toHaveLength(2);
     const { rows: stamps } = await db.client.query(`SELECT DISTINCT updated_at FROM special_packages WHERE updated_at IS NOT NULL`);
     expect(stamps).toHaveLength(1);
-    await db.client.query('DROP TRIGGER slow ON special_packages');
+    await dropUpdateTrigger(db.client, 'slow');
     const next = await tick();
     expect(next.activated.map((a) => Number(a.packageId))).toEqual([soon]);
   });
@@ -46,16 +43,13 @@ describe('one instant per tick', () => {
     const endsToday = await insertPackage(db.client, active('2026-06-10'));
     const endedYesterday = await insertPackage(db.client, active('2026-06-09'));
     const startsAtMidnight = await insertPackage(db.client, scheduled('2026-06-11', '00:00:00'));
-    await db.client.query(`
-      CREATE OR REPLACE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN PERFORM pg_sleep(0.3); RETURN NEW; END $$;
-      CREATE TRIGGER slow BEFORE UPDATE ON special_packages FOR EACH ROW EXECUTE FUNCTION slow();`);
+    await addUpdateTrigger(db.client, 'slow', 'PERFORM pg_sleep(0.3);');
     const result = await tick('2026-06-10T23:59:59.9');
     expect(result.now).toBe('2026-06-10T23:59:59.900+02:00');
     expect(result.deactivated.map((d) => Number(d.packageId))).toEqual([endedYesterday]);
     expect((await getPackage(db.client, endsToday)).is_active).toBe(true);
     expect((await getPackage(db.client, startsAtMidnight)).is_active).toBe(false);
-    await db.client.query('DROP TRIGGER slow ON special_packages');
+    await dropUpdateTrigger(db.client, 'slow');
   });
 });
 

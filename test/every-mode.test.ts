@@ -1,7 +1,7 @@
 // --every: a long-running process that keeps ticking, survives failed ticks and stops cleanly.
 import type { ChildProcess } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { createPackagesTable, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
+import { addUpdateTrigger, createPackagesTable, getPackage, insertPackage, useTestDatabase, waitForActiveTick } from './support/database.ts';
 import { runCli } from './support/cli.ts';
 
 const db = useTestDatabase();
@@ -44,21 +44,11 @@ describe('--every', () => {
   it('finishes the tick in progress when SIGTERM arrives during it, then exits 0', async () => {
     await createPackagesTable(db.client);
     const id = await insertPackage(db.client, { scheduled: true, auto_activate: true, schedule_date: '2026-01-01' });
-    await db.client.query(`
-      CREATE OR REPLACE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$;
-      CREATE TRIGGER slow BEFORE UPDATE ON special_packages FOR EACH ROW EXECUTE FUNCTION slow();`);
+    await addUpdateTrigger(db.client, 'slow', 'PERFORM pg_sleep(1);');
     let child!: ChildProcess;
     const run = runCli(['run', '--every', '60'], { env: { DATABASE_URL: db.url }, onSpawn: (c) => (child = c) });
     await waitForOutput(child, '"scheduler.started"');
-    // Wait until the tick's UPDATE is running (sleeping in the trigger), then signal.
-    for (let i = 0; i < 100; i++) {
-      const { rows } = await db.client.query(
-        `SELECT 1 FROM pg_stat_activity WHERE application_name = 'package-scheduler' AND query LIKE '%WITH due AS%' AND state = 'active'`,
-      );
-      if (rows.length > 0) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitForActiveTick(db.client); // asleep in the trigger, mid-UPDATE
     child.kill('SIGTERM');
     const r = await run;
     expect(r.code).toBe(0);

@@ -4,39 +4,28 @@ import type { ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedServer } from '../scripts/postgres-server.js';
-import { createPackagesTable, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
+import {
+  addUpdateTrigger,
+  createPackagesTable,
+  dropUpdateTrigger,
+  getPackage,
+  insertPackage,
+  useTestDatabase,
+  waitForActiveTick,
+} from './support/database.ts';
 import { runCli } from './support/cli.ts';
 
 const db = useTestDatabase();
 const due = { scheduled: true, auto_activate: true, schedule_date: '2026-01-01', schedule_time: '09:00:00' };
 
-async function addSlowTrigger(seconds: number): Promise<void> {
-  await db.client.query(`
-    CREATE OR REPLACE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN PERFORM pg_sleep(${seconds}); RETURN NEW; END $$;
-    DROP TRIGGER IF EXISTS slow ON special_packages;
-    CREATE TRIGGER slow BEFORE UPDATE ON special_packages FOR EACH ROW EXECUTE FUNCTION slow();`);
-}
-
-async function waitForTickStatement(): Promise<void> {
-  for (let i = 0; i < 250; i++) {
-    const { rows } = await db.client.query(
-      `SELECT 1 FROM pg_stat_activity WHERE application_name = 'package-scheduler' AND query LIKE '%WITH due AS%' AND state = 'active'`,
-    );
-    if (rows.length > 0) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error('the tick statement never started');
-}
-
 describe('faults', () => {
   it('SIGKILL mid-tick commits nothing; the server notices and the next run completes', async () => {
     await createPackagesTable(db.client);
     const ids = [await insertPackage(db.client, due), await insertPackage(db.client, due)];
-    await addSlowTrigger(30);
+    await addUpdateTrigger(db.client, 'slow', 'PERFORM pg_sleep(30);');
     let child!: ChildProcess;
     const run = runCli(['run'], { env: { DATABASE_URL: db.url }, onSpawn: (c) => (child = c) });
-    await waitForTickStatement();
+    await waitForActiveTick(db.client);
     child.kill('SIGKILL');
     const killed = await run;
     expect(killed.signal).toBe('SIGKILL');
@@ -50,7 +39,7 @@ describe('faults', () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     for (const id of ids) expect(await getPackage(db.client, id)).toMatchObject({ is_active: false, scheduled: true });
-    await db.client.query('DROP TRIGGER slow ON special_packages');
+    await dropUpdateTrigger(db.client, 'slow');
     const next = await runCli(['run'], { env: { DATABASE_URL: db.url } });
     expect(next.code).toBe(0);
     expect(next.events('package.activated')).toHaveLength(2);

@@ -2,7 +2,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { runTick } from '../src/tick.ts';
 import { historyDdl } from '../src/sql/history-sql.ts';
-import { createPackagesTable, insertPackage, useTestDatabase } from './support/database.ts';
+import { addUpdateTrigger, createPackagesTable, insertPackage, useTestDatabase } from './support/database.ts';
 import { recordingLogger } from './support/logs.ts';
 import { runCli } from './support/cli.ts';
 import { tickOptions } from './support/tick-options.ts';
@@ -50,10 +50,7 @@ describe('run history', () => {
   it('leaves no events behind from a rolled-back tick, and records the failure in the state row', async () => {
     const bad = await insertPackage(db.client, due());
     await insertPackage(db.client, due());
-    await db.client.query(`
-      CREATE OR REPLACE FUNCTION reject_one() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN IF NEW.id = ${bad} THEN RAISE EXCEPTION 'rejected by the CRM' USING ERRCODE = 'P0001'; END IF; RETURN NEW; END $$;
-      CREATE TRIGGER reject_one BEFORE UPDATE ON special_packages FOR EACH ROW EXECUTE FUNCTION reject_one();`);
+    await addUpdateTrigger(db.client, 'reject_one', `IF NEW.id = ${bad} THEN RAISE EXCEPTION 'rejected by the CRM' USING ERRCODE = 'P0001'; END IF;`);
     await expect(runTick(db.client, tickOptions({ runId: '00000000-0000-4000-8000-000000000001' }), recordingLogger())).rejects.toMatchObject({ code: 'P0001' });
     expect(await events()).toEqual([]);
     const { rows } = await db.client.query('SELECT last_outcome, last_error_code, last_error_message, last_run_id::text, last_success_at FROM package_scheduler_state');

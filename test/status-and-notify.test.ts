@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { notificationPayload, runTick, type TickCompleted } from '../src/tick.ts';
 import { historyDdl } from '../src/sql/history-sql.ts';
-import { createPackagesTable, insertPackage, useTestDatabase } from './support/database.ts';
+import { addUpdateTrigger, createPackagesTable, dropUpdateTrigger, insertPackage, useTestDatabase } from './support/database.ts';
 import { recordingLogger } from './support/logs.ts';
 import { runCli } from './support/cli.ts';
 import { tickOptions } from './support/tick-options.ts';
@@ -114,10 +114,9 @@ describe('--notify', () => {
     const options = tickOptions({ notifyChannel: 'package_changes' });
     await runTick(db.client, { ...options, dryRun: true }, recordingLogger());
     // rolled back: the CRM rejects the update
-    await db.client.query(`CREATE OR REPLACE FUNCTION reject_all() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no'; END $$;
-      CREATE TRIGGER reject_all BEFORE UPDATE ON special_packages FOR EACH ROW EXECUTE FUNCTION reject_all();`);
+    await addUpdateTrigger(db.client, 'reject_all', `RAISE EXCEPTION 'no';`);
     await expect(runTick(db.client, options, recordingLogger())).rejects.toThrow();
-    await db.client.query('DROP TRIGGER reject_all ON special_packages');
+    await dropUpdateTrigger(db.client, 'reject_all');
     const real = (await runTick(db.client, options, recordingLogger())) as TickCompleted;
     await runTick(db.client, options, recordingLogger()); // no-op
     const marker = await insertPackage(db.client, { is_active: true, auto_deactivate: true, valid_until: '2026-01-01' });

@@ -110,3 +110,32 @@ export async function getPackage(client: pg.ClientBase, id: number, table = 'spe
   const { rows } = await client.query<StoredPackage>(`SELECT * FROM ${table} WHERE id = $1`, [id]);
   return rows[0]!;
 }
+
+/**
+ * A BEFORE UPDATE trigger standing in for the CRM's own: `body` (PL/pgSQL, NEW is the row)
+ * runs for every row a tick updates, e.g. to sleep or to raise. Replaces one of the same name.
+ */
+export async function addUpdateTrigger(client: pg.ClientBase, name: string, body: string, table = 'special_packages'): Promise<void> {
+  await client.query(`
+    CREATE OR REPLACE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN ${body} RETURN NEW; END $$;
+    DROP TRIGGER IF EXISTS ${name} ON ${table};
+    CREATE TRIGGER ${name} BEFORE UPDATE ON ${table} FOR EACH ROW EXECUTE FUNCTION ${name}();`);
+}
+
+export async function dropUpdateTrigger(client: pg.ClientBase, name: string, table = 'special_packages'): Promise<void> {
+  await client.query(`DROP TRIGGER IF EXISTS ${name} ON ${table}`);
+}
+
+/** Waits until a CLI process's tick statement is running (e.g. asleep in a trigger). */
+export async function waitForActiveTick(client: pg.ClientBase, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const { rows } = await client.query(
+      `SELECT 1 FROM pg_stat_activity WHERE application_name = 'package-scheduler' AND query LIKE '%WITH due AS%' AND state = 'active'`,
+    );
+    if (rows.length > 0) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('the tick statement never started');
+}
