@@ -124,6 +124,23 @@ describe('run history', () => {
   });
 });
 
+describe('--history-schema', () => {
+  it('migrate creates the history tables there and ticks record into them', async () => {
+    await createPackagesTable(db.client);
+    await db.client.query('DROP TABLE IF EXISTS package_scheduler_state, package_scheduler_events; DROP SCHEMA IF EXISTS audit CASCADE; CREATE SCHEMA audit');
+    const migrated = await runCli(['migrate', '--history-schema', 'audit'], { env: { DATABASE_URL: db.url } });
+    expect(migrated.code).toBe(0);
+    expect(migrated.events('migrate.completed')[0]).toMatchObject({ historySchema: 'audit' });
+    const id = await insertPackage(db.client, due());
+    const r = await runCli(['run'], { env: { DATABASE_URL: db.url, SCHEDULER_HISTORY_SCHEMA: 'audit' } });
+    expect(r.code).toBe(0);
+    const { rows } = await db.client.query('SELECT package_id, action FROM audit.package_scheduler_events');
+    expect(rows).toEqual([{ package_id: String(id), action: 'activated' }]);
+    const { rows: publicTables } = await db.client.query(`SELECT to_regclass('public.package_scheduler_events') AS t`);
+    expect(publicTables[0].t).toBeNull();
+  });
+});
+
 describe('history command', () => {
   beforeEach(async () => {
     await createPackagesTable(db.client);
