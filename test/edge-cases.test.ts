@@ -23,12 +23,12 @@ describe('one instant per tick', () => {
   it('a row that falls due while a slow tick runs waits for the next tick; every change carries the same timestamp', async () => {
     const { rows } = await db.client.query<{ d: string; t: string }>(
       `SELECT to_char(l, 'YYYY-MM-DD') AS d, to_char(l, 'HH24:MI:SS.US') AS t
-         FROM (SELECT (clock_timestamp() + interval '700 milliseconds') AT TIME ZONE 'Europe/Berlin' AS l) x`,
+         FROM (SELECT (clock_timestamp() + interval '1500 milliseconds') AT TIME ZONE 'Europe/Berlin' AS l) x`,
     );
     const slow = await insertPackage(db.client, scheduled('2026-01-01'));
     await insertPackage(db.client, scheduled('2026-01-02'));
     const soon = await insertPackage(db.client, scheduled(rows[0]!.d, rows[0]!.t));
-    await addUpdateTrigger(db.client, 'slow', `IF NEW.id = ${slow} THEN PERFORM pg_sleep(1.5); END IF;`);
+    await addUpdateTrigger(db.client, 'slow', `IF NEW.id = ${slow} THEN PERFORM pg_sleep(2.5); END IF;`);
     const result = await tick();
     expect(result.activated.map((a) => Number(a.packageId)).sort()).not.toContain(soon);
     expect(result.activated).toHaveLength(2);
