@@ -18,6 +18,9 @@ import { applyTickSql } from '../dist/sql/tick-sql.js';
 import { historyDdl } from '../dist/sql/history-sql.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
+// BENCH_ONLY=cold,size,due,rowbyrow runs some sections (and then does not rewrite RESULTS.md).
+const ONLY = process.env.BENCH_ONLY?.split(',');
+const wanted = (section) => !ONLY || ONLY.includes(section);
 const MAX_ROWS = Number(process.env.BENCH_MAX_ROWS ?? 1_000_000);
 const WARMUP = 2;
 const ZONE = 'Europe/Berlin';
@@ -371,19 +374,20 @@ try {
   client = new pg.Client(url.toString());
   await client.connect();
   const { rows } = await client.query('SHOW server_version');
-  await coldStart(client, url.toString());
-  await tableSize(client);
-  await dueRows(client, url.toString());
-  await setBased(client);
+  if (wanted('cold')) await coldStart(client, url.toString());
+  // The due-row and row-by-row sections reuse the largest table the size section builds.
+  if (wanted('size') || wanted('due') || wanted('rowbyrow')) await tableSize(client);
+  if (wanted('due')) await dueRows(client, url.toString());
+  if (wanted('rowbyrow')) await setBased(client);
   const meta = [
     `date: ${new Date().toISOString()}`,
     `node ${process.version}, PostgreSQL ${rows[0].server_version} (${server.kind}), ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'})`,
-    `command: \`npm run bench\`${process.env.BENCH_RUNS ? ` with BENCH_RUNS=${RUNS}` : ''}${process.env.BENCH_MAX_ROWS ? ` BENCH_MAX_ROWS=${MAX_ROWS}` : ''}`,
+    `command: \`npm run bench\`${process.env.BENCH_RUNS ? ` with BENCH_RUNS=${RUNS}` : ''}${process.env.BENCH_MAX_ROWS ? ` BENCH_MAX_ROWS=${MAX_ROWS}` : ''}${ONLY ? ` BENCH_ONLY=${ONLY.join(',')}` : ''}`,
     `runs: ${WARMUP} warm-up + ${RUNS} measured per figure; medians; A and B alternate`,
   ];
   const text = markdown(meta);
   process.stdout.write(text);
-  if (!process.env.BENCH_MAX_ROWS && !process.env.BENCH_RUNS) writeFileSync(join(root, 'bench/RESULTS.md'), text);
+  if (!process.env.BENCH_MAX_ROWS && !process.env.BENCH_RUNS && !ONLY) writeFileSync(join(root, 'bench/RESULTS.md'), text);
 } finally {
   await client?.end().catch(() => {});
   await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});

@@ -129,7 +129,7 @@ function buildProgram(version: string, action: (command: CommandName, flags: Com
 }
 
 async function execute(command: CommandName, flags: CommandFlags, processEnv: NodeJS.ProcessEnv): Promise<number> {
-  let logger = await makeLogger('info');
+  let logger: PinoLogger | undefined; // built once the log level is known
   let secrets: string[] = [];
   try {
     const env = { ...(await loadEnvFile(flags.envFile ?? nonEmptyOrUndefined(processEnv.SCHEDULER_ENV_FILE))), ...definedOnly(processEnv) };
@@ -154,6 +154,7 @@ async function execute(command: CommandName, flags: CommandFlags, processEnv: No
     }
   } catch (error) {
     const runId = error instanceof TickError ? { runId: error.runId } : {};
+    logger ??= await makeLogger('info');
     return reportFailure(FAILED_EVENT[command], error instanceof TickError ? error.cause : error, logger, secrets, runId);
   }
 }
