@@ -22,6 +22,8 @@ export interface LastRun {
   runId: string | null;
   outcome: 'completed' | 'skipped' | 'failed' | null;
   lastTickFinishedAt: string | null;
+  /** Seconds since the last tick of any outcome finished, by the database clock. */
+  lastTickAgeSeconds: number | null;
   lastSuccessAt: string | null;
   /** Seconds since the last successful tick, by the database clock. */
   lastSuccessAgeSeconds: number | null;
@@ -71,7 +73,7 @@ export async function status(client: Queryable, options: StatusOptions): Promise
   const limit = options.limit ?? 10;
   const lastRun = table.history ? await readLastRun(client, table, display) : null;
   const preview = (await runTick(client, { ...options, dryRun: true, history: false }, silentLogger)) as TickCompleted;
-  const lastTickAge = lastRun?.lastTickFinishedAt ? await secondsSince(client, lastRun.lastTickFinishedAt) : null;
+  const lastTickAge = lastRun?.lastTickAgeSeconds ?? null;
   const misconfigured = await findMisconfigured(client, table);
   const counts = await countPackages(client, table);
   return {
@@ -95,6 +97,7 @@ export async function status(client: Queryable, options: StatusOptions): Promise
 async function readLastRun(client: Queryable, table: PackagesTable, display: string): Promise<LastRun | null> {
   const { rows } = await client.query<Record<string, string | number | null>>(
     `SELECT last_run_id::text AS run_id, last_outcome, ${UTC_TEXT('last_tick_finished_at')} AS finished,
+            extract(epoch FROM now() - last_tick_finished_at)::float8 AS finished_age,
             ${UTC_TEXT('last_success_at')} AS success,
             floor(extract(epoch FROM now() - last_success_at))::int AS success_age,
             last_error_code, last_error_message, last_activated, last_deactivated, last_activation_skipped,
@@ -108,6 +111,7 @@ async function readLastRun(client: Queryable, table: PackagesTable, display: str
     runId: r.run_id as string | null,
     outcome: r.last_outcome as LastRun['outcome'],
     lastTickFinishedAt: r.finished as string | null,
+    lastTickAgeSeconds: r.finished_age as number | null,
     lastSuccessAt: r.success as string | null,
     lastSuccessAgeSeconds: r.success_age as number | null,
     errorCode: r.last_error_code as string | null,
@@ -118,11 +122,6 @@ async function readLastRun(client: Queryable, table: PackagesTable, display: str
     runnerVersion: r.runner_version as string | null,
     runnerHost: r.runner_host as string | null,
   };
-}
-
-async function secondsSince(client: Queryable, isoUtc: string): Promise<number> {
-  const { rows } = await client.query<{ s: number }>('SELECT extract(epoch FROM now() - $1::timestamptz)::float8 AS s', [isoUtc]);
-  return rows[0]!.s;
 }
 
 function nameOf(row: { name: string | null }): { name?: string } {
