@@ -26,10 +26,10 @@ try {
       id serial PRIMARY KEY, name text NOT NULL, price numeric(10,2) NOT NULL,
       is_active boolean NOT NULL DEFAULT false, valid_until date, updated_at timestamptz);
   `);
-  const migrate = spawnSync(process.execPath, [bin, 'migrate', '--log-level', 'warn'], {
-    env: { ...process.env, DATABASE_URL: url.toString() },
-    encoding: 'utf8',
-  });
+  /** Runs the built CLI against the demo database, as cron would. @param {string[]} args */
+  const cli = (args) =>
+    spawnSync(process.execPath, [bin, ...args], { env: { ...process.env, DATABASE_URL: url.toString() }, encoding: 'utf8' });
+  const migrate = cli(['migrate', '--log-level', 'warn']);
   if (migrate.status !== 0) throw new Error(`migrate failed: ${migrate.stderr}`);
   await db.query(
     `WITH l AS (SELECT (now() AT TIME ZONE $1::text) AS now_local)
@@ -59,18 +59,12 @@ try {
 
   console.log(`package-scheduler demo (PostgreSQL: ${server.kind}; business zone ${zone})`);
   await show('Before the tick:');
-  const tick = spawnSync(process.execPath, [bin, 'run', '--timezone', zone], {
-    env: { ...process.env, DATABASE_URL: url.toString() },
-    encoding: 'utf8',
-  });
+  const tick = cli(['run', '--timezone', zone]);
   console.log(`\n$ package-scheduler run --timezone ${zone}   # exit code ${tick.status}`);
   process.stdout.write(tick.stdout);
   if (tick.stderr) process.stderr.write(tick.stderr);
   await show('After the tick:');
-  const report = spawnSync(process.execPath, [bin, 'status', '--timezone', zone], {
-    env: { ...process.env, DATABASE_URL: url.toString() },
-    encoding: 'utf8',
-  });
+  const report = cli(['status', '--timezone', zone]);
   console.log(`\n$ package-scheduler status --timezone ${zone}   # exit code ${report.status}`);
   process.stdout.write(report.stdout);
   await db.end();
