@@ -5,6 +5,7 @@ import type { QualifiedName } from './identifiers.js';
 export type { MisconfiguredRow } from './misconfigured.js';
 import { silentLogger } from './logger.js';
 import { activationIndexName, deactivationIndexName } from './sql/migration-sql.js';
+import { indexState, type IndexState } from './index-state.js';
 import { findMisconfigured, type MisconfiguredRow } from './misconfigured.js';
 import { resolvePackagesTable } from './table.js';
 import { runTick, type ExpiryMode, type TickCompleted } from './tick.js';
@@ -21,7 +22,7 @@ export interface CheckOptions {
 export interface CheckReport {
   table: string;
   timezone: string;
-  indexes: { name: string; state: 'valid' | 'invalid' | 'missing' }[];
+  indexes: { name: string; state: IndexState }[];
   warnings: string[];
   due: TickCompleted;
   misconfigured: MisconfiguredRow[];
@@ -43,12 +44,7 @@ export async function check(client: Queryable, options: CheckOptions): Promise<C
 
   const indexes: CheckReport['indexes'] = [];
   for (const name of [activationIndexName(table), deactivationIndexName(table)]) {
-    const { rows } = await client.query<{ valid: boolean }>(
-      `SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-        WHERE c.relname = $1::text AND i.indrelid = $2::regclass`,
-      [name, table.quoted],
-    );
-    const state = rows[0] === undefined ? 'missing' : rows[0].valid ? 'valid' : 'invalid';
+    const state = await indexState(client, table.schema, name);
     indexes.push({ name, state });
     if (state !== 'valid') warnings.push(`index ${name} is ${state}: ticks scan the whole table; run "package-scheduler migrate"`);
   }

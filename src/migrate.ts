@@ -3,6 +3,7 @@ import { ConfigError, errorCode } from './errors.js';
 import type { Queryable } from './db.js';
 import { quoteQualified, type QualifiedName } from './identifiers.js';
 import type { Logger } from './logger.js';
+import { indexState } from './index-state.js';
 import { historyDdl } from './sql/history-sql.js';
 import { migrationStatements } from './sql/migration-sql.js';
 import { locateTable, resolvePackagesTable } from './table.js';
@@ -27,12 +28,6 @@ export interface MigrateResult {
 
 const SCHEDULING_COLUMNS = ['scheduled', 'auto_activate', 'auto_deactivate', 'schedule_date', 'schedule_time'];
 
-const INDEX_STATE_SQL = `
-SELECT i.indisvalid AS valid
-  FROM pg_class c
-  JOIN pg_index i ON i.indexrelid = c.oid
- WHERE c.relname = $1::text AND c.relnamespace = to_regnamespace($2::text)`;
-
 /**
  * Runs on a connection outside any transaction: CREATE INDEX CONCURRENTLY refuses to run
  * inside one, and it is what keeps a live CRM table writable while the index builds.
@@ -52,9 +47,9 @@ export async function migrate(client: Queryable, options: MigrateOptions, logger
   }
 
   for (const index of statements.indexes) {
-    const { rows } = await client.query<{ valid: boolean }>(INDEX_STATE_SQL, [index.name, quoteQualified({ name: located.schema })]);
-    if (rows[0]?.valid === true) continue;
-    if (rows[0]?.valid === false) {
+    const state = await indexState(client, located.schema, index.name);
+    if (state === 'valid') continue;
+    if (state === 'invalid') {
       await ownerStep(display, () =>
         client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${quoteQualified({ schema: located.schema, name: index.name })}`),
       );
