@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
-import { buildConfig, type Config, type Env, type Flags } from './config.js';
+import { buildConfig, secretsOf, type Config, type Env, type Flags } from './config.js';
 import { ConfigError, ExitCode, UsageError, describeError, exitCodeFor, sqlstateOf } from './errors.js';
 import type { Logger as PinoLogger } from 'pino';
 
@@ -133,10 +133,9 @@ async function execute(command: CommandName, flags: CommandFlags, processEnv: No
   let secrets: string[] = [];
   try {
     const env = { ...(await loadEnvFile(flags.envFile ?? nonEmptyOrUndefined(processEnv.SCHEDULER_ENV_FILE))), ...definedOnly(processEnv) };
-    secrets = secretsIn(env, flags);
+    secrets = secretsOf(flags, env);
     if (command === 'migrate' && flags.print) return await printMigration(flags, env);
     const config = buildConfig(flags, env, { hostTimezone: () => hostTimezone(processEnv), command });
-    secrets = [...secrets, ...config.secrets];
     logger = await makeLogger(config.logLevel);
     warningLogger = logger;
     switch (command) {
@@ -378,24 +377,6 @@ function scrub(text: string, secrets: string[]): string {
   }
   // A URL with credentials that slipped into a message some other way.
   return out.replace(/(postgres(?:ql)?:\/\/[^:/@\s]*:)[^@\s]*@/gi, '$1***@');
-}
-
-function secretsIn(env: Env, flags: CommandFlags): string[] {
-  const secrets: string[] = [];
-  if (env.PGPASSWORD) secrets.push(env.PGPASSWORD);
-  for (const url of [flags.databaseUrl, env.DATABASE_URL]) {
-    const match = url === undefined ? null : /^[a-z]+:\/\/[^:/@]*:([^@]*)@/i.exec(url.trim());
-    if (match?.[1]) secrets.push(match[1], safeDecode(match[1]));
-  }
-  return secrets;
-}
-
-function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
 }
 
 function nonEmptyOrUndefined(value: string | undefined): string | undefined {

@@ -176,8 +176,8 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
   }
 
   return {
-    connection: { ...connection.options, connectTimeoutMs },
-    secrets: connection.secrets,
+    connection: { ...connection, connectTimeoutMs },
+    secrets: secretsOf(flags, env),
     table,
     tableText,
     timezone,
@@ -229,7 +229,22 @@ function sslFromMode(env: Env): Pick<ConnectionOptions, 'ssl'> {
   throw new ConfigError(`invalid PGSSLMODE: "${mode}" (disable, prefer, require, verify-ca, verify-full or no-verify)`);
 }
 
-function connectionOptions(flags: Flags, env: Env): { options: Omit<ConnectionOptions, 'connectTimeoutMs'>; secrets: string[] } {
+/**
+ * Every password the settings hold, however given (also in a URL too malformed to use, and in
+ * the URL that loses to the flag), so that no message can print one. Known before any other
+ * setting is validated.
+ */
+export function secretsOf(flags: Pick<Flags, 'databaseUrl'>, env: Env): string[] {
+  const secrets: string[] = [];
+  if (env.PGPASSWORD) secrets.push(env.PGPASSWORD);
+  for (const url of [flags.databaseUrl, env.DATABASE_URL]) {
+    const match = url === undefined ? null : /^[a-z]+:\/\/[^:/@]*:([^@]*)@/i.exec(url.trim());
+    if (match?.[1]) secrets.push(match[1], safeDecode(match[1]));
+  }
+  return secrets;
+}
+
+function connectionOptions(flags: Flags, env: Env): Omit<ConnectionOptions, 'connectTimeoutMs'> {
   const ssl = sslFromMode(env);
   const urlSource = nonEmpty(pick(flags.databaseUrl, env, { flag: '--database-url', env: 'DATABASE_URL' }));
   if (urlSource !== undefined) {
@@ -244,8 +259,7 @@ function connectionOptions(flags: Flags, env: Env): { options: Omit<ConnectionOp
     if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
       throw invalid(urlSource, `unsupported scheme "${parsed.protocol}" (expected postgres:// or postgresql://)`);
     }
-    const password = parsed.password;
-    return { options: { connectionString: url, ...ssl }, secrets: password ? [password, safeDecode(password)] : [] };
+    return { connectionString: url, ...ssl };
   }
   const given = PG_VARIABLES.filter((name) => env[name] !== undefined && env[name] !== '');
   if (given.length === 0) {
@@ -258,15 +272,12 @@ function connectionOptions(flags: Flags, env: Env): { options: Omit<ConnectionOp
     throw new ConfigError(`invalid PGPORT: "${env.PGPORT}" is not a port number`);
   }
   return {
-    options: {
-      host: env.PGHOST || undefined,
-      port,
-      user: env.PGUSER || undefined,
-      password: env.PGPASSWORD || undefined,
-      database: env.PGDATABASE || undefined,
-      ...ssl,
-    },
-    secrets: env.PGPASSWORD ? [env.PGPASSWORD] : [],
+    host: env.PGHOST || undefined,
+    port,
+    user: env.PGUSER || undefined,
+    password: env.PGPASSWORD || undefined,
+    database: env.PGDATABASE || undefined,
+    ...ssl,
   };
 }
 
