@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
-import { buildConfig, secretsOf, type Config, type Env, type Flags } from './config.js';
+import { buildConfig, historySettings, secretsOf, tableSetting, type Config, type Env, type Flags } from './config.js';
 import { ConfigError, ExitCode, UsageError, describeError, exitCodeFor, sqlstateOf } from './errors.js';
 import type { Logger as PinoLogger } from 'pino';
 
@@ -237,15 +237,11 @@ async function runMigrate(config: Config, logger: PinoLogger): Promise<number> {
 }
 
 async function printMigration(flags: CommandFlags, env: Env): Promise<number> {
-  // --print needs no database: only the table name, parsed as PostgreSQL would.
-  const { parseQualifiedName } = await import('./identifiers.js');
+  // --print needs no database: only the table and history settings, validated as for a run.
   const { migrationSql } = await import('./sql/migration-sql.js');
-  const text = flags.table ?? env.SCHEDULER_TABLE ?? 'special_packages';
-  const table = parseQualifiedName(text);
-  if (typeof table === 'string') throw new ConfigError(`invalid --table / SCHEDULER_TABLE: ${table}`);
-  const historySchema = flags.historySchema ?? env.SCHEDULER_HISTORY_SCHEMA;
-  const withHistory = flags.history !== false && env.SCHEDULER_HISTORY !== 'off';
-  process.stdout.write(migrationSql(table, withHistory ? (historySchema ?? table.schema) : null));
+  const table = tableSetting(flags, env);
+  const history = historySettings(flags, env);
+  process.stdout.write(migrationSql(table, history === false ? null : (history.schema ?? table.schema)));
   return ExitCode.ok;
 }
 

@@ -36,7 +36,6 @@ export interface Config {
   /** Strings to scrub from anything printed: the password, however it was given. */
   secrets: string[];
   table: QualifiedName;
-  tableText: string;
   timezone: string;
   expiry: ExpiryMode;
   dryRun: boolean;
@@ -128,10 +127,7 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
     DEFAULTS.statementTimeoutMs, 1, MAX_MS, 'milliseconds',
   );
 
-  const tableSource = nonEmpty(pick(flags.table, env, { flag: '--table', env: 'SCHEDULER_TABLE' }));
-  const tableText = tableSource?.value ?? DEFAULTS.table;
-  const table = parseQualifiedName(tableText);
-  if (typeof table === 'string') throw invalid(tableSource!, table);
+  const table = tableSetting(flags, env);
 
   const zoneSource = nonEmpty(pick(flags.timezone, env, { flag: '--timezone', env: 'SCHEDULER_TIMEZONE' }));
   const timezone = zoneSource?.value.trim() ?? options.hostTimezone();
@@ -179,7 +175,6 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
     connection: { ...connection, connectTimeoutMs },
     secrets: secretsOf(flags, env),
     table,
-    tableText,
     timezone,
     expiry,
     dryRun,
@@ -193,7 +188,15 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
   };
 }
 
-function historySettings(flags: Flags, env: Env): Config['history'] {
+/** The packages table, parsed as PostgreSQL would; `migrate --print` needs only this and history. */
+export function tableSetting(flags: Flags, env: Env): QualifiedName {
+  const source = nonEmpty(pick(flags.table, env, { flag: '--table', env: 'SCHEDULER_TABLE' }));
+  const table = parseQualifiedName(source?.value ?? DEFAULTS.table);
+  if (typeof table === 'string') throw invalid(source!, table);
+  return table;
+}
+
+export function historySettings(flags: Flags, env: Env): Config['history'] {
   const retentionDays = integer(
     nonEmpty(pick(flags.historyDays, env, { flag: '--history-days', env: 'SCHEDULER_HISTORY_DAYS' })),
     DEFAULTS.historyDays, 1, 36_500, 'days',
