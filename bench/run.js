@@ -14,7 +14,7 @@ import { startPostgres } from '../scripts/postgres-server.js';
 import { runTick } from '../dist/tick.js';
 import { migrate } from '../dist/migrate.js';
 import { resolvePackagesTable } from '../dist/table.js';
-import { applyTickSql } from '../dist/sql/tick-sql.js';
+import { applyTickStatement } from '../dist/sql/tick-sql.js';
 import { historyDdl } from '../dist/sql/history-sql.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
@@ -120,10 +120,10 @@ function planNodes(plan, out = []) {
 /** EXPLAIN ANALYZE of the tick's UPDATE (rolled back): server time and the scans it chose. */
 async function explainTick(client, table) {
   const resolved = await resolvePackagesTable(client, { name: table });
-  const sql = applyTickSql(resolved, 'date');
+  const statement = applyTickStatement(resolved, 'date', { instant: new Date().toISOString(), timezone: ZONE });
   await client.query('BEGIN');
   try {
-    const { rows } = await client.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${sql}`, [new Date().toISOString(), ZONE]);
+    const { rows } = await client.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${statement.text}`, statement.values);
     const [explained] = rows[0]['QUERY PLAN'];
     const scans = planNodes(explained.Plan)
       .filter((n) => n['Relation Name'] === table)

@@ -7,7 +7,7 @@ import { build } from 'esbuild';
 rmSync('dist/bundle', { recursive: true, force: true });
 
 await build({
-  entryPoints: ['src/cli.ts'],
+  entryPoints: { cli: 'src/cli/index.ts' },
   outdir: 'dist/bundle',
   bundle: true,
   splitting: true,

@@ -3,12 +3,12 @@ import { ConfigError } from './errors.js';
 import type { Queryable } from './db.js';
 import type { QualifiedName } from './identifiers.js';
 export type { MisconfiguredRow } from './misconfigured.js';
-import { silentLogger } from './logger.js';
 import { activationIndexName, deactivationIndexName } from './sql/migration-sql.js';
 import { indexState, type IndexState } from './index-state.js';
 import { findMisconfigured, type MisconfiguredRow } from './misconfigured.js';
 import { resolvePackagesTable } from './table.js';
-import { runTick, type ExpiryMode, type TickCompleted } from './tick.js';
+import { displayName } from './sql/fragments.js';
+import { previewTick, type ExpiryMode, type TickCompleted } from './tick.js';
 
 export interface CheckOptions {
   table: QualifiedName;
@@ -17,7 +17,6 @@ export interface CheckOptions {
   lockTimeoutMs: number;
   statementTimeoutMs: number;
 }
-
 
 export interface CheckReport {
   table: string;
@@ -29,7 +28,6 @@ export interface CheckReport {
   misconfiguredCount: number;
 }
 
-
 /** Throws ConfigError (78) for problems a tick would fail on; warns for the rest. */
 export async function check(client: Queryable, options: CheckOptions): Promise<CheckReport> {
   const { rows: zone } = await client.query<{ known: boolean }>(
@@ -39,7 +37,7 @@ export async function check(client: Queryable, options: CheckOptions): Promise<C
   if (!zone[0]?.known) throw new ConfigError(`unknown time zone "${options.timezone}" (not in pg_timezone_names)`);
 
   const table = await resolvePackagesTable(client, options.table);
-  const display = `${table.schema}.${table.name}`;
+  const display = displayName(table);
   const warnings: string[] = [];
 
   const indexes: CheckReport['indexes'] = [];
@@ -52,7 +50,7 @@ export async function check(client: Queryable, options: CheckOptions): Promise<C
 
   const misconfigured = await findMisconfigured(client, table);
 
-  const due = (await runTick(client, { ...options, dryRun: true }, silentLogger)) as TickCompleted;
+  const due = await previewTick(client, options);
   return {
     table: display,
     timezone: options.timezone,

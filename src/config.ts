@@ -5,8 +5,15 @@ import { ConfigError, UsageError } from './errors.js';
 import { parseQualifiedName, type QualifiedName } from './identifiers.js';
 import type { ConnectionOptions } from './db.js';
 import type { ExpiryMode } from './sql/tick-sql.js';
+import { checkTimestamp } from './timestamps.js';
+import { integer, invalid, names, nonEmpty, oneOf, pick, type Env, type Sourced } from './config-values.js';
+import { connectionOptions, secretsOf } from './connection-config.js';
 
-export type Env = Record<string, string | undefined>;
+export type { Env } from './config-values.js';
+export { secretsOf } from './connection-config.js';
+export { checkTimestamp } from './timestamps.js';
+
+export type CommandName = 'run' | 'check' | 'migrate' | 'status' | 'history';
 
 /** Flag values as commander hands them over: strings, or booleans for switches. */
 export interface Flags {
@@ -26,12 +33,20 @@ export interface Flags {
   historySchema?: string;
   historyDays?: string;
   notify?: string;
+  envFile?: string;
+  print?: boolean;
+  json?: boolean;
+  limit?: string;
+  maxAge?: string;
+  package?: string;
+  since?: string;
 }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export interface Config {
+  command: CommandName;
   connection: ConnectionOptions;
   /** Strings to scrub from anything printed: the password, however it was given. */
   secrets: string[];
@@ -47,6 +62,16 @@ export interface Config {
   /** `false` with --no-history; otherwise where history lives and how long it is kept. */
   history: false | { schema?: string; retentionDays: number };
   notifyChannel?: string;
+  /** check, status, history: print JSON instead of a table. */
+  json: boolean;
+  /** status: upcoming changes of each kind (default 10); history: events (default 50). */
+  limit: number;
+  /** status --max-age: exit 1 when the last success is older than this. */
+  maxAgeSeconds?: number;
+  /** history --since, a checked ISO 8601 timestamp. */
+  since?: string;
+  /** history --package. */
+  packageId?: string;
 }
 
 export const DEFAULTS = {
@@ -57,105 +82,48 @@ export const DEFAULTS = {
   statementTimeoutMs: 30_000,
   logLevel: 'info' as LogLevel,
   historyDays: 90,
+  statusLimit: 10,
+  historyLimit: 50,
 };
 
 // PostgreSQL's timeouts are int4 milliseconds.
 const MAX_MS = 2_147_483_647;
 const MAX_EVERY_SECONDS = 86_400;
-
-interface Setting {
-  flag?: string;
-  env?: string;
-}
-
-/** Where a value came from, so an error names what the user actually typed. */
-interface Sourced {
-  value: string;
-  from: 'flag' | 'env';
-  setting: Setting;
-}
-
-function pick(flagValue: string | undefined, env: Env, setting: Setting): Sourced | undefined {
-  if (flagValue !== undefined) return { value: flagValue, from: 'flag', setting };
-  const envValue = setting.env === undefined ? undefined : env[setting.env];
-  if (envValue !== undefined) return { value: envValue, from: 'env', setting };
-  return undefined;
-}
-
-function names(setting: Setting): string {
-  return [setting.flag, setting.env].filter(Boolean).join(' / ');
-}
-
-function invalid(source: Sourced, problem: string): Error {
-  const message = `invalid ${names(source.setting)}: ${problem}`;
-  return source.from === 'flag' ? new UsageError(message) : new ConfigError(message);
-}
-
-function nonEmpty(source: Sourced | undefined): Sourced | undefined {
-  if (source !== undefined && source.value.trim() === '') throw invalid(source, 'empty value');
-  return source;
-}
-
-function integer(source: Sourced | undefined, fallback: number, min: number, max: number, unit: string): number {
-  if (source === undefined) return fallback;
-  const text = source.value.trim();
-  if (!/^\d+$/.test(text)) throw invalid(source, `"${source.value}" is not a whole number of ${unit}`);
-  const n = Number(text);
-  if (n < min || n > max) throw invalid(source, `${text} is out of range (${min} to ${max} ${unit})`);
-  return n;
-}
+const MAX_AGE_SECONDS = 10 * 365 * 86_400;
 
 export interface BuildOptions {
   /** The host's IANA zone, the default business zone (asked for only when no zone is set). */
   hostTimezone: () => string;
-  /** Settings only `run` has; other commands ignore them. */
-  command: 'run' | 'check' | 'migrate' | 'status' | 'history';
+  /** Settings only some commands have; the others ignore them. */
+  command: CommandName;
+}
+
+function milliseconds(flag: string | undefined, env: Env, setting: { flag: string; env: string }, fallback: number): number {
+  return integer(nonEmpty(pick(flag, env, setting)), fallback, 1, MAX_MS, 'milliseconds');
 }
 
 export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Config {
+  const { command } = options;
   const connection = connectionOptions(flags, env);
-  const connectTimeoutMs = integer(
-    nonEmpty(pick(flags.connectTimeout, env, { flag: '--connect-timeout', env: 'SCHEDULER_CONNECT_TIMEOUT' })),
-    DEFAULTS.connectTimeoutMs, 1, MAX_MS, 'milliseconds',
+  const connectTimeoutMs = milliseconds(flags.connectTimeout, env, { flag: '--connect-timeout', env: 'SCHEDULER_CONNECT_TIMEOUT' }, DEFAULTS.connectTimeoutMs);
+  const lockTimeoutMs = milliseconds(flags.lockTimeout, env, { flag: '--lock-timeout', env: 'SCHEDULER_LOCK_TIMEOUT' }, DEFAULTS.lockTimeoutMs);
+  const statementTimeoutMs = milliseconds(
+    flags.statementTimeout, env, { flag: '--statement-timeout', env: 'SCHEDULER_STATEMENT_TIMEOUT' }, DEFAULTS.statementTimeoutMs,
   );
-  const lockTimeoutMs = integer(
-    nonEmpty(pick(flags.lockTimeout, env, { flag: '--lock-timeout', env: 'SCHEDULER_LOCK_TIMEOUT' })),
-    DEFAULTS.lockTimeoutMs, 1, MAX_MS, 'milliseconds',
-  );
-  const statementTimeoutMs = integer(
-    nonEmpty(pick(flags.statementTimeout, env, { flag: '--statement-timeout', env: 'SCHEDULER_STATEMENT_TIMEOUT' })),
-    DEFAULTS.statementTimeoutMs, 1, MAX_MS, 'milliseconds',
-  );
-
   const table = tableSetting(flags, env);
-
-  const zoneSource = nonEmpty(pick(flags.timezone, env, { flag: '--timezone', env: 'SCHEDULER_TIMEZONE' }));
-  const timezone = zoneSource?.value.trim() ?? options.hostTimezone();
-  if (!isKnownZone(timezone)) {
-    // An unknown zone is a configuration problem whichever way it was given.
-    throw new ConfigError(`unknown time zone "${timezone}" (${names({ flag: '--timezone', env: 'SCHEDULER_TIMEZONE' })}); use an IANA name such as Europe/Berlin`);
-  }
-
-  const expirySource = nonEmpty(pick(flags.expiry, env, { flag: '--expiry', env: 'SCHEDULER_EXPIRY' }));
-  const expiry = (expirySource?.value.trim() ?? DEFAULTS.expiry) as ExpiryMode;
-  if (expiry !== 'date' && expiry !== 'instant') throw invalid(expirySource!, `"${expirySource!.value}" is not "date" or "instant"`);
-
-  const levelSource = nonEmpty(pick(flags.logLevel, env, { flag: '--log-level', env: 'LOG_LEVEL' }));
-  const logLevel = (levelSource?.value.trim().toLowerCase() ?? DEFAULTS.logLevel) as LogLevel;
-  if (!LOG_LEVELS.includes(logLevel)) throw invalid(levelSource!, `"${levelSource!.value}" is not one of ${LOG_LEVELS.join(', ')}`);
+  const timezone = timezoneSetting(flags, env, options.hostTimezone);
+  const expiry = oneOf(nonEmpty(pick(flags.expiry, env, { flag: '--expiry', env: 'SCHEDULER_EXPIRY' })), ['date', 'instant'] as const, DEFAULTS.expiry);
+  const logLevel = logLevelSetting(flags, env);
 
   const dryRun = flags.dryRun === true;
   let at: string | undefined;
   if (flags.at !== undefined) {
-    const source: Sourced = { value: flags.at, from: 'flag', setting: { flag: '--at' } };
     if (!dryRun) throw new UsageError('--at is only allowed with --dry-run (a real tick always uses the database clock)');
-    const problem = checkTimestamp(flags.at.trim());
-    if (problem) throw invalid(source, problem);
-    at = flags.at.trim();
+    at = timestamp({ value: flags.at, from: 'flag', setting: { flag: '--at' } });
   }
 
   let everySeconds: number | undefined;
-  if (options.command === 'run') {
+  if (command === 'run') {
     const everySource = nonEmpty(pick(flags.every, env, { flag: '--every', env: 'SCHEDULER_EVERY' }));
     if (everySource !== undefined) {
       everySeconds = integer(everySource, 0, 1, MAX_EVERY_SECONDS, 'seconds');
@@ -164,14 +132,24 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
   }
 
   const history = historySettings(flags, env);
-
   const notifySource = nonEmpty(pick(flags.notify, env, { flag: '--notify', env: 'SCHEDULER_NOTIFY_CHANNEL' }));
   const notifyChannel = notifySource?.value.trim();
   if (notifySource !== undefined && (Buffer.byteLength(notifyChannel!) > 63 || /[\u0000-\u001f]/.test(notifyChannel!))) {
     throw invalid(notifySource, 'a channel name is at most 63 bytes without control characters');
   }
 
+  const limit =
+    command === 'history'
+      ? integer(nonEmpty(pick(flags.limit, env, { flag: '--limit' })), DEFAULTS.historyLimit, 1, 100_000, 'events')
+      : integer(nonEmpty(pick(flags.limit, env, { flag: '--limit' })), DEFAULTS.statusLimit, 1, 1000, 'packages');
+  const maxAgeSource = nonEmpty(pick(flags.maxAge, env, { flag: '--max-age' }));
+  const maxAgeSeconds = maxAgeSource === undefined ? undefined : integer(maxAgeSource, 0, 1, MAX_AGE_SECONDS, 'seconds');
+  if (maxAgeSeconds !== undefined && history === false) throw new UsageError('--max-age needs run history; drop --no-history');
+  const sinceSource = nonEmpty(pick(flags.since, env, { flag: '--since' }));
+  const packageSource = nonEmpty(pick(flags.package, env, { flag: '--package' }));
+
   return {
+    command,
     connection: { ...connection, connectTimeoutMs },
     secrets: secretsOf(flags, env),
     table,
@@ -185,7 +163,19 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
     logLevel,
     history,
     notifyChannel,
+    json: flags.json === true,
+    limit,
+    maxAgeSeconds,
+    since: sinceSource === undefined ? undefined : timestamp(sinceSource),
+    packageId: packageSource?.value.trim(),
   };
+}
+
+function timestamp(source: Sourced): string {
+  const text = source.value.trim();
+  const problem = checkTimestamp(text);
+  if (problem) throw invalid(source, problem);
+  return text;
 }
 
 /** The packages table, parsed as PostgreSQL would; `migrate --print` needs only this and history. */
@@ -194,6 +184,21 @@ export function tableSetting(flags: Flags, env: Env): QualifiedName {
   const table = parseQualifiedName(source?.value ?? DEFAULTS.table);
   if (typeof table === 'string') throw invalid(source!, table);
   return table;
+}
+
+/** Also used on its own after a failed build, so the failure line honours the requested level. */
+export function logLevelSetting(flags: Flags, env: Env): LogLevel {
+  return oneOf(nonEmpty(pick(flags.logLevel, env, { flag: '--log-level', env: 'LOG_LEVEL' })), LOG_LEVELS, DEFAULTS.logLevel, true);
+}
+
+function timezoneSetting(flags: Flags, env: Env, hostTimezone: () => string): string {
+  const setting = { flag: '--timezone', env: 'SCHEDULER_TIMEZONE' };
+  const timezone = nonEmpty(pick(flags.timezone, env, setting))?.value.trim() ?? hostTimezone();
+  if (!isZoneShaped(timezone)) {
+    // An unknown zone is a configuration problem whichever way it was given.
+    throw new ConfigError(`unknown time zone "${timezone}" (${names(setting)}); use an IANA name such as Europe/Berlin`);
+  }
+  return timezone;
 }
 
 export function historySettings(flags: Flags, env: Env): Config['history'] {
@@ -209,87 +214,8 @@ export function historySettings(flags: Flags, env: Env): Config['history'] {
     if (parsed.schema !== undefined) throw invalid(schemaSource, 'expected a schema name, not schema.table');
     schema = parsed.name;
   }
-  const switchSource = nonEmpty(pick(undefined, env, { env: 'SCHEDULER_HISTORY' }));
-  if (switchSource !== undefined && !['on', 'off'].includes(switchSource.value.trim())) {
-    throw invalid(switchSource, `"${switchSource.value}" is not "on" or "off"`);
-  }
-  const off = flags.history === false || switchSource?.value.trim() === 'off';
-  return off ? false : { schema, retentionDays };
-}
-
-// libpq's variables, used when no URL is given; pg is handed them explicitly so that a
-// .env file can set them too.
-const PG_VARIABLES = ['PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE'] as const;
-
-// PGSSLMODE as pg reads it from process.env, but also from a .env file. pg has no fallback to
-// plain text: "prefer" behaves like "require".
-function sslFromMode(env: Env): Pick<ConnectionOptions, 'ssl'> {
-  const mode = env.PGSSLMODE;
-  if (mode === undefined || mode === '') return {};
-  if (mode === 'disable' || mode === 'allow') return { ssl: false };
-  if (['prefer', 'require', 'verify-ca', 'verify-full'].includes(mode)) return { ssl: true };
-  if (mode === 'no-verify') return { ssl: { rejectUnauthorized: false } };
-  throw new ConfigError(`invalid PGSSLMODE: "${mode}" (disable, prefer, require, verify-ca, verify-full or no-verify)`);
-}
-
-/**
- * Every password the settings hold, however given (also in a URL too malformed to use, and in
- * the URL that loses to the flag), so that no message can print one. Known before any other
- * setting is validated.
- */
-export function secretsOf(flags: Pick<Flags, 'databaseUrl'>, env: Env): string[] {
-  const secrets: string[] = [];
-  if (env.PGPASSWORD) secrets.push(env.PGPASSWORD);
-  for (const url of [flags.databaseUrl, env.DATABASE_URL]) {
-    const match = url === undefined ? null : /^[a-z]+:\/\/[^:/@]*:([^@]*)@/i.exec(url.trim());
-    if (match?.[1]) secrets.push(match[1], safeDecode(match[1]));
-  }
-  return secrets;
-}
-
-function connectionOptions(flags: Flags, env: Env): Omit<ConnectionOptions, 'connectTimeoutMs'> {
-  const ssl = sslFromMode(env);
-  const urlSource = nonEmpty(pick(flags.databaseUrl, env, { flag: '--database-url', env: 'DATABASE_URL' }));
-  if (urlSource !== undefined) {
-    const url = urlSource.value.trim();
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      // Never echo the value: it may hold a password.
-      throw invalid(urlSource, 'not a valid URL (expected postgres://user:password@host:port/database)');
-    }
-    if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-      throw invalid(urlSource, `unsupported scheme "${parsed.protocol}" (expected postgres:// or postgresql://)`);
-    }
-    return { connectionString: url, ...ssl };
-  }
-  const given = PG_VARIABLES.filter((name) => env[name] !== undefined && env[name] !== '');
-  if (given.length === 0) {
-    throw new ConfigError(
-      'no database configured: pass --database-url or set DATABASE_URL (or the libpq variables PGHOST, PGUSER, PGDATABASE…)',
-    );
-  }
-  const port = env.PGPORT === undefined || env.PGPORT === '' ? undefined : Number(env.PGPORT);
-  if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) {
-    throw new ConfigError(`invalid PGPORT: "${env.PGPORT}" is not a port number`);
-  }
-  return {
-    host: env.PGHOST || undefined,
-    port,
-    user: env.PGUSER || undefined,
-    password: env.PGPASSWORD || undefined,
-    database: env.PGDATABASE || undefined,
-    ...ssl,
-  };
-}
-
-function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
+  const recording = oneOf(nonEmpty(pick(undefined, env, { env: 'SCHEDULER_HISTORY' })), ['on', 'off'] as const, 'on');
+  return flags.history === false || recording === 'off' ? false : { schema, retentionDays };
 }
 
 // An IANA-shaped name: Area/Location[/Sub], a single word (UTC, CET) or Etc/GMT±N. POSIX
@@ -298,25 +224,6 @@ function safeDecode(text: string): string {
 // because starting it costs ~13 ms on every cron run.
 const ZONE_SHAPE = /^(?:Etc\/GMT[+-]\d{1,2}|[A-Za-z][A-Za-z_-]*(?:\/[A-Za-z][A-Za-z0-9_+-]*){0,2})$/;
 
-function isKnownZone(zone: string): boolean {
+function isZoneShaped(zone: string): boolean {
   return zone.length <= 64 && ZONE_SHAPE.test(zone);
-}
-
-const ISO_TIMESTAMP =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,6})?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
-
-/** Returns a problem with an ISO 8601 timestamp, or undefined when it is a real date and time. */
-export function checkTimestamp(text: string): string | undefined {
-  const m = ISO_TIMESTAMP.exec(text);
-  if (!m) return `"${text}" is not an ISO 8601 timestamp such as 2026-12-01T09:00 or 2026-12-01T09:00:00+01:00`;
-  const [year, month, day, hour = '0', minute = '0', second = '0'] = m.slice(1).map((v) => v ?? undefined) as string[];
-  const y = Number(year);
-  const mo = Number(month);
-  const d = Number(day);
-  const probe = new Date(Date.UTC(y, mo - 1, d));
-  if (y < 1 || probe.getUTCFullYear() !== y || probe.getUTCMonth() !== mo - 1 || probe.getUTCDate() !== d) {
-    return `"${text}" is not a real calendar date`;
-  }
-  if (Number(hour) > 23 || Number(minute) > 59 || Number(second) > 59) return `"${text}" is not a real time of day`;
-  return undefined;
 }

@@ -1,8 +1,14 @@
 // Resource wrappers: each acquires one thing and releases it in `finally`.
 import pg from 'pg';
 import { ConfigError, TemporaryError, errorCode, exitCodeFor, ExitCode } from './errors.js';
+import type { Statement } from './sql/params.js';
 
 export type Queryable = Pick<pg.ClientBase, 'query'>;
+
+/** Runs a statement built with sql/params.ts. */
+export function query<R extends object = Record<string, unknown>>(client: Queryable, statement: Statement) {
+  return client.query<R>(statement.text, statement.values);
+}
 
 // pg turns DATE/TIMESTAMP/TIMESTAMPTZ into JS Dates in the *host's* zone. All time logic
 // lives in SQL; whatever reaches JS stays the text PostgreSQL sent.

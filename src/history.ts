@@ -1,8 +1,11 @@
 // `package-scheduler history`: the recorded changes, newest first.
 import { ConfigError } from './errors.js';
-import type { Queryable } from './db.js';
+import { query, type Queryable } from './db.js';
 import type { QualifiedName } from './identifiers.js';
+import { displayName, isoUtc } from './sql/fragments.js';
+import { Params } from './sql/params.js';
 import { resolvePackagesTable } from './table.js';
+import { splitTimestamp } from './timestamps.js';
 
 export interface HistoryQuery {
   table: QualifiedName;
@@ -27,30 +30,25 @@ export interface HistoryEvent {
   happenedAt: string;
 }
 
-export async function readHistory(client: Queryable, query: HistoryQuery): Promise<HistoryEvent[]> {
-  const table = await resolvePackagesTable(client, query.table, { history: true, historySchema: query.historySchema });
+export async function readHistory(client: Queryable, filter: HistoryQuery): Promise<HistoryEvent[]> {
+  const table = await resolvePackagesTable(client, filter.table, { history: true, historySchema: filter.historySchema });
   if (!table.history) {
     throw new ConfigError('no history tables: run "package-scheduler migrate" to create them (ticks record history from then on)');
   }
-  const hasOffset = query.since !== undefined && /[T ]\d.*(Z|[+-]\d{2}(:?\d{2})?)$/i.test(query.since);
-  const { rows } = await client.query<Record<string, string | null>>(
-    `SELECT id::text, run_id::text, package_id, action, reason, due_at, valid_until, timezone,
-            to_char(happened_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS happened_at
+  const params = new Params();
+  const since = filter.since === undefined ? undefined : splitTimestamp(filter.since);
+  const conditions = [`packages_table = ${params.add(displayName(table), 'text')}`];
+  if (filter.packageId !== undefined) conditions.push(`package_id = ${params.add(filter.packageId, 'text')}`);
+  if (since?.instant) conditions.push(`happened_at >= ${params.add(since.instant, 'timestamptz')}`);
+  if (since?.local) conditions.push(`happened_at >= (${params.add(since.local, 'timestamp')} AT TIME ZONE ${params.add(filter.timezone, 'text')})`);
+  const { rows } = await query<Record<string, string | null>>(
+    client,
+    params.statement(`SELECT id::text, run_id::text, package_id, action, reason, due_at, valid_until, timezone,
+            ${isoUtc('happened_at', true)} AS happened_at
        FROM ${table.history.events}
-      WHERE packages_table = $1::text
-        AND ($2::text IS NULL OR package_id = $2::text)
-        AND ($3::timestamptz IS NULL OR happened_at >= $3::timestamptz)
-        AND ($4::timestamp IS NULL OR happened_at >= ($4::timestamp AT TIME ZONE $5::text))
+      WHERE ${conditions.join('\n        AND ')}
       ORDER BY happened_at DESC, id DESC
-      LIMIT $6::int`,
-    [
-      `${table.schema}.${table.name}`,
-      query.packageId ?? null,
-      hasOffset ? query.since : null,
-      query.since !== undefined && !hasOffset ? query.since : null,
-      query.timezone,
-      query.limit ?? 50,
-    ],
+      LIMIT ${params.add(filter.limit ?? 50, 'int')}`),
   );
   return rows.map((r) => ({
     id: r.id!,

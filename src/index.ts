@@ -1,6 +1,6 @@
 // Public API for programs that embed the scheduler instead of running the CLI.
-export { runTick, notificationPayload } from './tick.js';
-export type { TickOptions, HistoryOptions, TickResult, TickCompleted, TickSkipped, Activation, Deactivation, SkippedActivation, ExpiryMode } from './tick.js';
+export { runTick, previewTick, lockKey, notificationPayload } from './tick.js';
+export type { TickOptions, PreviewOptions, HistorySetting, TickResult, TickCompleted, TickSkipped, Activation, Deactivation, SkippedActivation, ExpiryMode } from './tick.js';
 export { migrate } from './migrate.js';
 export type { MigrateOptions, MigrateResult } from './migrate.js';
 export { check } from './check.js';

@@ -4,16 +4,17 @@ import type { Queryable } from './db.js';
 import { quoteQualified, type QualifiedName } from './identifiers.js';
 import type { Logger } from './logger.js';
 import { indexState } from './index-state.js';
+import { displayName } from './sql/fragments.js';
 import { historyDdl } from './sql/history-sql.js';
 import { migrationStatements } from './sql/migration-sql.js';
-import { locateTable, resolvePackagesTable } from './table.js';
+import { locateTable, resolvePackagesTable, type HistorySetting } from './table.js';
 
 export interface MigrateOptions {
   table: QualifiedName;
   /** How long ALTER TABLE may queue for its brief exclusive lock before giving up (75). */
   lockTimeoutMs: number;
   /** Create the run-history tables (default: yes, in the packages table's schema). */
-  history?: false | { schema?: string };
+  history?: HistorySetting;
 }
 
 export interface MigrateResult {
@@ -35,7 +36,7 @@ const SCHEDULING_COLUMNS = ['scheduled', 'auto_activate', 'auto_deactivate', 'sc
 export async function migrate(client: Queryable, options: MigrateOptions, logger: Logger): Promise<MigrateResult> {
   const located = await locateTable(client, options.table);
   const target = { schema: located.schema, name: located.name };
-  const display = `${located.schema}.${located.name}`;
+  const display = displayName(located);
   const statements = migrationStatements(target);
   const result: MigrateResult = { table: display, addedColumns: [], createdIndexes: [], rebuiltIndexes: [] };
 

@@ -1,11 +1,12 @@
 // `package-scheduler status`: did the scheduler run, what happens next, what is stuck.
-import type { Queryable } from './db.js';
+import { query, type Queryable } from './db.js';
 import type { QualifiedName } from './identifiers.js';
-import { silentLogger } from './logger.js';
 import { findMisconfigured, type MisconfiguredRow } from './misconfigured.js';
+import { displayName, isoLocal, isoUtc, packageIdAndNameSql } from './sql/fragments.js';
+import { Params } from './sql/params.js';
 import { deactivationDueLocalSql, validUntilTextSql, type ExpiryMode } from './sql/tick-sql.js';
 import { resolvePackagesTable, type PackagesTable } from './table.js';
-import { runTick, type TickCompleted } from './tick.js';
+import { previewTick, type TickCompleted } from './tick.js';
 
 export interface StatusOptions {
   table: QualifiedName;
@@ -65,14 +66,12 @@ export interface StatusReport {
   counts: { scheduled: number; active: number; activeWithAutoDeactivate: number; dueNow: number; misconfigured: number };
 }
 
-const UTC_TEXT = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`;
-
 export async function status(client: Queryable, options: StatusOptions): Promise<StatusReport> {
   const table = await resolvePackagesTable(client, options.table, { history: true, historySchema: options.historySchema });
-  const display = `${table.schema}.${table.name}`;
+  const display = displayName(table);
   const limit = options.limit ?? 10;
   const lastRun = table.history ? await readLastRun(client, table, display) : null;
-  const preview = (await runTick(client, { ...options, dryRun: true, history: false }, silentLogger)) as TickCompleted;
+  const preview = await previewTick(client, options);
   const lastTickAge = lastRun?.lastTickAgeSeconds ?? null;
   const misconfigured = await findMisconfigured(client, table);
   const counts = await countPackages(client, table);
@@ -95,15 +94,16 @@ export async function status(client: Queryable, options: StatusOptions): Promise
 }
 
 async function readLastRun(client: Queryable, table: PackagesTable, display: string): Promise<LastRun | null> {
-  const { rows } = await client.query<Record<string, string | number | null>>(
-    `SELECT last_run_id::text AS run_id, last_outcome, ${UTC_TEXT('last_tick_finished_at')} AS finished,
+  const params = new Params();
+  const { rows } = await query<Record<string, string | number | null>>(
+    client,
+    params.statement(`SELECT last_run_id::text AS run_id, last_outcome, ${isoUtc('last_tick_finished_at')} AS finished,
             extract(epoch FROM now() - last_tick_finished_at)::float8 AS finished_age,
-            ${UTC_TEXT('last_success_at')} AS success,
+            ${isoUtc('last_success_at')} AS success,
             floor(extract(epoch FROM now() - last_success_at))::int AS success_age,
             last_error_code, last_error_message, last_activated, last_deactivated, last_activation_skipped,
             runner_version, runner_host
-       FROM ${table.history!.state} WHERE packages_table = $1::text`,
-    [display],
+       FROM ${table.history!.state} WHERE packages_table = ${params.add(display, 'text')}`),
   );
   const r = rows[0];
   if (!r) return null;
@@ -124,6 +124,13 @@ async function readLastRun(client: Queryable, table: PackagesTable, display: str
   };
 }
 
+interface UpcomingRow {
+  package_id: string;
+  name: string | null;
+  at: string;
+  in_seconds: string;
+}
+
 function nameOf(row: { name: string | null }): { name?: string } {
   return row.name === null ? {} : { name: row.name };
 }
@@ -131,35 +138,36 @@ function nameOf(row: { name: string | null }): { name?: string } {
 async function nextActivations(client: Queryable, table: PackagesTable, timezone: string, limit: number): Promise<Upcoming[]> {
   // NULL past the timestamp range (year 294276) instead of an error: such rows are not listed.
   const due = `(CASE WHEN p.schedule_date < date '294276-01-01' THEN p.schedule_date + coalesce(p.schedule_time, time '00:00') END)`;
-  const { rows } = await client.query<{ package_id: string; name: string | null; at: string; in_seconds: string }>(
-    `SELECT p.${table.keyColumn}::text AS package_id, ${table.nameColumn ? `p.${table.nameColumn}::text` : 'NULL::text'} AS name,
-            to_char(${due}, 'YYYY-MM-DD"T"HH24:MI:SS') AS at,
-            ceil(extract(epoch FROM (${due} AT TIME ZONE $1::text) - now()))::bigint AS in_seconds
+  const params = new Params();
+  const zone = params.add(timezone, 'text');
+  const { rows } = await query<UpcomingRow>(
+    client,
+    params.statement(`SELECT ${packageIdAndNameSql(table)}, ${isoLocal(due)} AS at,
+            ceil(extract(epoch FROM (${due} AT TIME ZONE ${zone}) - now()))::bigint AS in_seconds
        FROM ${table.quoted} AS p
-      WHERE p.scheduled AND p.auto_activate AND p.schedule_date >= (now() AT TIME ZONE $1::text)::date
-        AND ${due} > (now() AT TIME ZONE $1::text)
+      WHERE p.scheduled AND p.auto_activate AND p.schedule_date >= (now() AT TIME ZONE ${zone})::date
+        AND ${due} > (now() AT TIME ZONE ${zone})
       ORDER BY p.schedule_date, p.schedule_time NULLS FIRST, p.${table.keyColumn}
-      LIMIT $2::int`,
-    [timezone, limit],
+      LIMIT ${params.add(limit, 'int')}`),
   );
   return rows.map((r) => ({ packageId: r.package_id, ...nameOf(r), at: r.at, inSeconds: Number(r.in_seconds) }));
 }
 
 async function nextDeactivations(client: Queryable, table: PackagesTable, options: StatusOptions, limit: number): Promise<Upcoming[]> {
-  // $2 is the zone, as in the tick's SQL fragments.
-  const at = deactivationDueLocalSql(table.validUntilType, options.expiry);
-  const { rows } = await client.query<{ package_id: string; name: string | null; at: string; in_seconds: string; valid_until: string }>(
-    `SELECT package_id, name, to_char(at, 'YYYY-MM-DD"T"HH24:MI:SS') AS at,
-            ceil(extract(epoch FROM (at AT TIME ZONE $2::text) - now()))::bigint AS in_seconds
-       FROM (SELECT p.${table.keyColumn}::text AS package_id, p.${table.keyColumn} AS key,
-                    ${table.nameColumn ? `p.${table.nameColumn}::text` : 'NULL::text'} AS name,
+  const params = new Params();
+  const zone = params.add(options.timezone, 'text');
+  const at = deactivationDueLocalSql(table.validUntilType, options.expiry, zone);
+  const { rows } = await query<UpcomingRow>(
+    client,
+    params.statement(`SELECT package_id, name, ${isoLocal('at')} AS at,
+            ceil(extract(epoch FROM (at AT TIME ZONE ${zone}) - now()))::bigint AS in_seconds
+       FROM (SELECT ${packageIdAndNameSql(table)}, p.${table.keyColumn} AS key,
                     ${at} AS at, ${validUntilTextSql(table.validUntilType)} AS valid_until
                FROM ${table.quoted} AS p
               WHERE p.is_active AND p.auto_deactivate AND p.valid_until IS NOT NULL) AS d
-      WHERE at > (now() AT TIME ZONE $2::text)
+      WHERE at > (now() AT TIME ZONE ${zone})
       ORDER BY at, key
-      LIMIT $1::int`,
-    [limit, options.timezone],
+      LIMIT ${params.add(limit, 'int')}`),
   );
   return rows.map((r) => ({ packageId: r.package_id, ...nameOf(r), at: r.at, inSeconds: Number(r.in_seconds) }));
 }

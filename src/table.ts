@@ -3,6 +3,8 @@
 import { ConfigError, errorCode } from './errors.js';
 import type { Queryable } from './db.js';
 import { quoteIdent, quoteQualified, type QualifiedName } from './identifiers.js';
+import { displayName } from './sql/fragments.js';
+import { EVENTS_TABLE, STATE_TABLE } from './sql/history-sql.js';
 
 export type ValidUntilType = 'date' | 'timestamp' | 'timestamptz';
 
@@ -20,6 +22,9 @@ export interface PackagesTable {
   /** Where run history lives, when its tables exist (see sql/history.ts). */
   history?: HistoryTables;
 }
+
+/** Run history: off, or where its tables live (default: the packages table's schema) and how long events are kept. */
+export type HistorySetting = false | { schema?: string; retentionDays?: number };
 
 export interface HistoryTables {
   schema: string;
@@ -76,13 +81,14 @@ SELECT n.nspname AS schema,
           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
          WHERE i.indrelid = c.oid AND i.indisprimary) AS primary_key,
        h.schema AS history_schema,
-       to_regclass(format('%I.package_scheduler_state', h.schema)) IS NOT NULL
-         AND to_regclass(format('%I.package_scheduler_events', h.schema)) IS NOT NULL AS has_history
+       to_regclass(format('%I.%I', h.schema, $3::text)) IS NOT NULL
+         AND to_regclass(format('%I.%I', h.schema, $4::text)) IS NOT NULL AS has_history
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
   CROSS JOIN LATERAL (SELECT coalesce($2::text, n.nspname::text) AS schema) AS h
  WHERE c.oid = to_regclass($1::text)`;
 
+/** What the catalog says about a table, before resolvePackagesTable checks it is usable. */
 export interface LocatedTable {
   schema: string;
   name: string;
@@ -96,10 +102,10 @@ export interface LocatedTable {
 
 /** Finds the table the way PostgreSQL would (search_path, quoting); ConfigError when absent. */
 export async function locateTable(client: Queryable, table: QualifiedName, historySchema?: string): Promise<LocatedTable> {
-  const display = table.schema === undefined ? table.name : `${table.schema}.${table.name}`;
+  const display = table.schema === undefined ? table.name : displayName({ schema: table.schema, name: table.name });
   let rows: CatalogRow[];
   try {
-    ({ rows } = await client.query<CatalogRow>(RESOLVE_SQL, [quoteQualified(table), historySchema ?? null]));
+    ({ rows } = await client.query<CatalogRow>(RESOLVE_SQL, [quoteQualified(table), historySchema ?? null, STATE_TABLE, EVENTS_TABLE]));
   } catch (error) {
     // to_regclass raises for names it cannot even parse (cross-database references).
     const code = errorCode(error);
@@ -139,7 +145,7 @@ export async function resolvePackagesTable(
   options: ResolveOptions = {},
 ): Promise<PackagesTable> {
   const row = await locateTable(client, table, options.historySchema);
-  const qualifiedName = `${row.schema}.${row.name}`;
+  const qualifiedName = displayName(row);
   const problems: string[] = [];
   for (const rule of REQUIRED) {
     const found = row.columns[rule.column];
@@ -176,8 +182,8 @@ export async function resolvePackagesTable(
 export function historyTables(schema: string): HistoryTables {
   return {
     schema,
-    state: quoteQualified({ schema, name: 'package_scheduler_state' }),
-    events: quoteQualified({ schema, name: 'package_scheduler_events' }),
+    state: quoteQualified({ schema, name: STATE_TABLE }),
+    events: quoteQualified({ schema, name: EVENTS_TABLE }),
   };
 }
 

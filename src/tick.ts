@@ -1,16 +1,30 @@
 // One tick: every due activation and deactivation of one packages table, in one transaction.
+// runTick is a sequence of named steps: resolve → clock → lock → apply → record → notify,
+// then the log lines, after COMMIT.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ConfigError, describeError, errorCode, sqlstateOf } from './errors.js';
-import { tryAdvisoryXactLock, withTransaction, type Queryable } from './db.js';
+import { query, tryAdvisoryXactLock, withTransaction, type Queryable } from './db.js';
 import type { QualifiedName } from './identifiers.js';
 import { withFields, type Logger } from './logger.js';
-import { pruneEventsSql, recordCompletedSql, recordFailedSql, recordSkippedSql } from './sql/history-sql.js';
-import { CLOCK_SQL, type ClockRow } from './sql/clock.js';
-import { applyTickSql, previewTickSql, type ExpiryMode, type TickRow } from './sql/tick-sql.js';
-import { resolvePackagesTable, type PackagesTable } from './table.js';
+import { clockStatement, type ClockRow } from './sql/clock.js';
+import { displayName } from './sql/fragments.js';
+import {
+  pruneEventsStatement,
+  recordCompletedStatement,
+  recordFailedStatement,
+  recordSkippedStatement,
+  type Runner,
+} from './sql/history-sql.js';
+import { applyTickStatement, previewTickStatement, type ExpiryMode, type TickRow } from './sql/tick-sql.js';
+import { resolvePackagesTable, type HistorySetting, type PackagesTable } from './table.js';
+import { logChanges, logCompleted, logSkipped } from './tick-log.js';
+import { countsOf, notificationPayload, summarize, type TickCompleted, type TickResult } from './tick-result.js';
 
 export type { ExpiryMode } from './sql/tick-sql.js';
+export type { HistorySetting } from './table.js';
+export type { Activation, Deactivation, SkippedActivation, TickCompleted, TickSkipped, TickResult } from './tick-result.js';
+export { notificationPayload } from './tick-result.js';
 
 export interface TickOptions {
   table: QualifiedName;
@@ -24,68 +38,28 @@ export interface TickOptions {
   lockTimeoutMs: number;
   statementTimeoutMs: number;
   /** Run history (default: on whenever its tables exist); `false` turns it off. */
-  history?: false | HistoryOptions;
+  history?: HistorySetting;
   /** pg_notify channel told about every tick that changed something. */
   notifyChannel?: string;
   /** Identifies this tick in logs, history and notifications (default: a random UUID). */
   runId?: string;
   /** Recorded in the state row. */
-  runner?: { version: string; host: string };
+  runner?: Runner;
 }
 
-export interface HistoryOptions {
-  /** Schema of the history tables (default: the packages table's). */
-  schema?: string;
-  /** Events older than this many days are deleted, a batch per tick (default 90). */
-  retentionDays?: number;
-}
-
-export interface Activation {
-  packageId: string;
-  name?: string;
-  dueAt: string;
-  lateSeconds: number;
-}
-export interface Deactivation {
-  packageId: string;
-  name?: string;
-  validUntil: string;
-}
-export interface SkippedActivation {
-  packageId: string;
-  name?: string;
-  reason: 'expired';
-  dueAt: string;
-  validUntil: string;
-}
-
-export interface TickCompleted {
-  status: 'completed';
-  runId: string;
-  dryRun: boolean;
-  table: string;
-  timezone: string;
-  /** The tick's clock: local time in `timezone` with its UTC offset. */
-  now: string;
-  activated: Activation[];
-  deactivated: Deactivation[];
-  activationSkipped: SkippedActivation[];
-  durationMs: number;
-}
-export interface TickSkipped {
-  status: 'skipped';
-  runId: string;
-  reason: 'locked';
-  table: string;
-  durationMs: number;
-}
-export type TickResult = TickCompleted | TickSkipped;
+/** What check and status need to preview a tick: no history, no notification, no run id. */
+export type PreviewOptions = Pick<TickOptions, 'table' | 'timezone' | 'expiry' | 'at' | 'lockTimeoutMs' | 'statementTimeoutMs'>;
 
 const LOCK_KEY_PREFIX = 'package-scheduler:';
 const DEFAULT_RETENTION_DAYS = 90;
 const PRUNE_BATCH = 1000;
-// PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
-const NOTIFY_PAYLOAD_LIMIT = 7999;
+
+/** The advisory lock key of a table: one run per table at a time, across hosts. */
+export function lockKey(table: Pick<PackagesTable, 'quoted'>): string {
+  return LOCK_KEY_PREFIX + table.quoted;
+}
+
+type Outcome = { locked: true; table: string } | { locked: false; result: TickCompleted };
 
 /**
  * Runs one tick on an open connection. Logs each change (after COMMIT, so a line always means
@@ -94,77 +68,90 @@ const NOTIFY_PAYLOAD_LIMIT = 7999;
 export async function runTick(client: Queryable, options: TickOptions, baseLogger: Logger): Promise<TickResult> {
   const started = performance.now();
   const runId = options.runId ?? randomUUID();
-  const logger = withFields(baseLogger, { runId });
   const runner = options.runner ?? { version: 'unknown', host: hostname() };
-  const history = options.history === false ? undefined : options.history ?? {};
+  const history = options.history === false ? undefined : (options.history ?? {});
+  const logger = withFields(baseLogger, { runId });
   let table: PackagesTable | undefined;
-  let outcome;
+  let outcome: Outcome;
   try {
-    outcome = await withTransaction(
-      client,
-      { readOnly: options.dryRun, lockTimeoutMs: options.lockTimeoutMs, statementTimeoutMs: options.statementTimeoutMs },
-      async () => {
-        table = await resolvePackagesTable(client, options.table, { history: history !== undefined, historySchema: history?.schema });
-        const name = displayName(table);
-        if (history !== undefined && table.history === undefined) {
-          logger.debug({ event: 'history.off', table: name }, 'no history tables: run "package-scheduler migrate" to keep run history');
-        }
-        const clock = await readClock(client, options);
-        // One run per table at a time, across hosts. A dry run changes nothing and needs no turn.
-        if (!options.dryRun && !(await tryAdvisoryXactLock(client, LOCK_KEY_PREFIX + table.quoted))) {
-          if (table.history) await client.query(recordSkippedSql(table.history), [name, runId, runner.version, runner.host]);
-          return { locked: true as const };
-        }
-        const recordTo = options.dryRun ? undefined : table.history;
-        const { rows } = options.dryRun
-          ? await client.query<TickRow>(previewTickSql(table, options.expiry), [clock.instant, options.timezone])
-          : await client.query<TickRow>(applyTickSql(table, options.expiry, recordTo), [
-              clock.instant,
-              options.timezone,
-              ...(recordTo ? [runId, name] : []),
-            ]);
-        const result = summarize(rows, { runId, dryRun: options.dryRun, table: name, timezone: options.timezone, now: clockText(clock) });
-        if (recordTo) {
-          const counts = [result.activated.length, result.deactivated.length, result.activationSkipped.length];
-          await client.query(recordCompletedSql(recordTo), [name, runId, ...counts, runner.version, runner.host]);
-          await client.query(pruneEventsSql(recordTo), [history?.retentionDays ?? DEFAULT_RETENTION_DAYS, PRUNE_BATCH]);
-        }
-        // Delivered by PostgreSQL only if this transaction commits.
-        if (!options.dryRun && options.notifyChannel !== undefined && rows.length > 0) {
-          await client.query('SELECT pg_notify($1::text, $2::text)', [options.notifyChannel, notificationPayload(result)]);
-        }
-        return { locked: false as const, result };
-      },
-    );
+    outcome = await withTransaction(client, transactionOptions(options, options.dryRun), async (): Promise<Outcome> => {
+      table = await resolve(client, options.table, history !== undefined, history?.schema, logger);
+      const clock = await readClock(client, options);
+      const tick = { tableName: displayName(table), runId, runner };
+      const base = { runId, table: tick.tableName, dryRun: options.dryRun, timezone: options.timezone, now: clockText(clock) };
+      if (options.dryRun) return { locked: false, result: summarize(await preview(client, table, options, clock), base) };
+      if (!(await tryAdvisoryXactLock(client, lockKey(table)))) {
+        if (table.history) await query(client, recordSkippedStatement(table.history, tick));
+        return { locked: true, table: tick.tableName };
+      }
+      const { rows } = await query<TickRow>(
+        client,
+        applyTickStatement(table, options.expiry, { instant: clock.instant, timezone: options.timezone }, table.history && { tables: table.history, ...tick }),
+      );
+      const result = summarize(rows, base);
+      if (table.history) {
+        await query(client, recordCompletedStatement(table.history, tick, countsOf(result)));
+        await query(client, pruneEventsStatement(table.history, history?.retentionDays ?? DEFAULT_RETENTION_DAYS, PRUNE_BATCH));
+      }
+      // Delivered by PostgreSQL only if this transaction commits.
+      if (options.notifyChannel !== undefined && rows.length > 0) {
+        await client.query('SELECT pg_notify($1::text, $2::text)', [options.notifyChannel, notificationPayload(result)]);
+      }
+      return { locked: false, result };
+    });
   } catch (error) {
-    if (!options.dryRun && table?.history) {
-      await recordFailure(client, table, runId, runner, error, options).catch(() => {});
-    }
+    if (!options.dryRun && table?.history) await recordFailure(client, table, { tableName: displayName(table), runId, runner }, error, options).catch(() => {});
     throw error;
   }
-  const name = displayName(table!);
   if (outcome.locked) {
-    logger.info({ event: 'tick.skipped', reason: 'locked', table: name }, 'another run holds the lock for this table');
-    return { status: 'skipped', runId, reason: 'locked', table: name, durationMs: elapsed(started) };
+    const skipped = { status: 'skipped', runId, reason: 'locked', table: outcome.table, durationMs: elapsed(started) } as const;
+    logSkipped(skipped, baseLogger);
+    return skipped;
   }
   const result = outcome.result;
   logChanges(result, baseLogger);
   result.durationMs = elapsed(started);
-  logger.info(
-    {
-      event: 'tick.completed',
-      table: name,
-      activated: result.activated.length,
-      deactivated: result.deactivated.length,
-      activationSkipped: result.activationSkipped.length,
-      dryRun: result.dryRun,
-      timezone: result.timezone,
-      now: result.now,
-      durationMs: result.durationMs,
-    },
-    result.dryRun ? 'dry run: nothing was changed' : 'tick completed',
-  );
+  logCompleted(result, baseLogger);
   return result;
+}
+
+/** What a tick would do now (or at `options.at`): read-only, logs nothing, records nothing. */
+export async function previewTick(client: Queryable, options: PreviewOptions): Promise<TickCompleted> {
+  const started = performance.now();
+  const result = await withTransaction(client, transactionOptions(options, true), async () => {
+    const table = await resolve(client, options.table, false, undefined);
+    const clock = await readClock(client, options);
+    const rows = await preview(client, table, options, clock);
+    return summarize(rows, { runId: randomUUID(), dryRun: true, table: displayName(table), timezone: options.timezone, now: clockText(clock) });
+  });
+  result.durationMs = elapsed(started);
+  return result;
+}
+
+function transactionOptions(options: Pick<TickOptions, 'lockTimeoutMs' | 'statementTimeoutMs'>, readOnly: boolean) {
+  return { readOnly, lockTimeoutMs: options.lockTimeoutMs, statementTimeoutMs: options.statementTimeoutMs };
+}
+
+async function resolve(client: Queryable, name: QualifiedName, history: boolean, historySchema: string | undefined, logger?: Logger): Promise<PackagesTable> {
+  const table = await resolvePackagesTable(client, name, { history, historySchema });
+  if (history && table.history === undefined) {
+    logger?.debug({ event: 'history.off', table: displayName(table) }, 'no history tables: run "package-scheduler migrate" to keep run history');
+  }
+  return table;
+}
+
+async function readClock(client: Queryable, options: Pick<TickOptions, 'timezone' | 'at'>): Promise<ClockRow> {
+  try {
+    return (await query<ClockRow>(client, clockStatement(options.timezone, options.at))).rows[0]!;
+  } catch (error) {
+    // invalid_parameter_value: the only parameter here PostgreSQL can reject that way is the zone.
+    if (errorCode(error) === '22023') throw new ConfigError(`unknown time zone "${options.timezone}"`, { cause: error });
+    throw error;
+  }
+}
+
+async function preview(client: Queryable, table: PackagesTable, options: PreviewOptions, clock: ClockRow): Promise<TickRow[]> {
+  return (await query<TickRow>(client, previewTickStatement(table, options.expiry, { instant: clock.instant, timezone: options.timezone }))).rows;
 }
 
 /**
@@ -174,125 +161,20 @@ export async function runTick(client: Queryable, options: TickOptions, baseLogge
 async function recordFailure(
   client: Queryable,
   table: PackagesTable,
-  runId: string,
-  runner: { version: string; host: string },
+  tick: { tableName: string; runId: string; runner: Runner },
   error: unknown,
   options: TickOptions,
 ): Promise<void> {
-  await withTransaction(client, { lockTimeoutMs: options.lockTimeoutMs, statementTimeoutMs: options.statementTimeoutMs }, () =>
-    client.query(recordFailedSql(table.history!), [
-      displayName(table),
-      runId,
-      sqlstateOf(error) ?? errorCode(error) ?? null,
-      describeError(error),
-      runner.version,
-      runner.host,
-    ]),
-  );
-}
-
-/** The NOTIFY payload: every id, or only the counts when the ids would not fit in 8000 bytes. */
-export function notificationPayload(result: TickCompleted): string {
-  const ids = (list: { packageId: string }[]) => list.map((x) => x.packageId);
-  const counts = {
-    activated: result.activated.length,
-    deactivated: result.deactivated.length,
-    activationSkipped: result.activationSkipped.length,
-  };
-  const full = JSON.stringify({
-    table: result.table,
-    runId: result.runId,
-    activated: ids(result.activated),
-    deactivated: ids(result.deactivated),
-    activationSkipped: ids(result.activationSkipped),
-    counts,
-    truncated: false,
-  });
-  if (Buffer.byteLength(full) <= NOTIFY_PAYLOAD_LIMIT) return full;
-  return JSON.stringify({ table: result.table, runId: result.runId, counts, truncated: true });
-}
-
-async function readClock(client: Queryable, options: TickOptions): Promise<ClockRow> {
-  const at = options.at === undefined ? undefined : splitAt(options.at);
-  try {
-    const { rows } = await client.query<ClockRow>(CLOCK_SQL, [at?.instant ?? null, at?.local ?? null, options.timezone]);
-    return rows[0]!;
-  } catch (error) {
-    // invalid_parameter_value: the only parameter here PostgreSQL can reject that way is the zone.
-    if (errorCode(error) === '22023') {
-      throw new ConfigError(`unknown time zone "${options.timezone}"`, { cause: error });
-    }
-    throw error;
-  }
-}
-
-const HAS_OFFSET = /(Z|[+-]\d{2}(:?\d{2})?)$/i;
-
-/** `--at` with an offset is an instant; without one it is a wall-clock time in the business zone. */
-function splitAt(at: string): { instant?: string; local?: string } {
-  const hasTime = /[T ]\d/.test(at);
-  return hasTime && HAS_OFFSET.test(at) ? { instant: at } : { local: at };
+  const failure = { code: sqlstateOf(error) ?? errorCode(error) ?? null, message: describeError(error) };
+  await withTransaction(client, transactionOptions(options, false), () => query(client, recordFailedStatement(table.history!, tick, failure)));
 }
 
 function clockText(clock: ClockRow): string {
   const offset = clock.utc_offset_seconds;
-  const sign = offset < 0 ? '-' : '+';
   const abs = Math.abs(offset);
   const hh = String(Math.floor(abs / 3600)).padStart(2, '0');
   const mm = String(Math.floor((abs % 3600) / 60)).padStart(2, '0');
-  return `${clock.local_now}${sign}${hh}:${mm}`;
-}
-
-function summarize(
-  rows: TickRow[],
-  base: Pick<TickCompleted, 'runId' | 'dryRun' | 'table' | 'timezone' | 'now'>,
-): TickCompleted {
-  const result: TickCompleted = { status: 'completed', ...base, activated: [], deactivated: [], activationSkipped: [], durationMs: 0 };
-  for (const row of rows) {
-    const name = row.name === null ? {} : { name: row.name };
-    if (row.activate) {
-      result.activated.push({ packageId: row.package_id, ...name, dueAt: row.due_at!, lateSeconds: Number(row.late_seconds) });
-    }
-    if (row.skip_activation) {
-      result.activationSkipped.push({ packageId: row.package_id, ...name, reason: 'expired', dueAt: row.due_at!, validUntil: row.valid_until! });
-    }
-    if (row.deactivate) {
-      result.deactivated.push({ packageId: row.package_id, ...name, validUntil: row.valid_until! });
-    }
-  }
-  return result;
-}
-
-// A dry run logs under other event names, so nothing that counts `package.activated`
-// lines can ever count a change that was not made. One object literal per line (no spreads):
-// a 100k-row tick writes 100k lines.
-function logChanges(result: TickCompleted, logger: Logger): void {
-  const { runId, table, dryRun } = result;
-  const event = dryRun
-    ? { activated: 'package.would_activate', skipped: 'package.would_skip_activation', deactivated: 'package.would_deactivate' }
-    : { activated: 'package.activated', skipped: 'package.activation_skipped', deactivated: 'package.deactivated' };
-  for (const a of result.activated) {
-    logger.info(
-      { runId, event: event.activated, table, dryRun, packageId: a.packageId, name: a.name, dueAt: a.dueAt, lateSeconds: a.lateSeconds },
-      'package activated',
-    );
-  }
-  for (const s of result.activationSkipped) {
-    logger.info(
-      { runId, event: event.skipped, table, dryRun, packageId: s.packageId, name: s.name, reason: s.reason, dueAt: s.dueAt, validUntil: s.validUntil },
-      'scheduled activation skipped: the package had already expired',
-    );
-  }
-  for (const d of result.deactivated) {
-    logger.info(
-      { runId, event: event.deactivated, table, dryRun, packageId: d.packageId, name: d.name, validUntil: d.validUntil },
-      'package deactivated',
-    );
-  }
-}
-
-function displayName(table: PackagesTable): string {
-  return `${table.schema}.${table.name}`;
+  return `${clock.local_now}${offset < 0 ? '-' : '+'}${hh}:${mm}`;
 }
 
 function elapsed(started: number): number {

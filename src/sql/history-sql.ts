@@ -3,10 +3,14 @@
 // none). Identifiers come from historyTables(), already quoted.
 import { quoteQualified } from '../identifiers.js';
 import type { HistoryTables } from '../table.js';
+import { Params, type Statement } from './params.js';
+
+export const STATE_TABLE = 'package_scheduler_state';
+export const EVENTS_TABLE = 'package_scheduler_events';
 
 export function historyDdl(schema?: string): string {
-  const state = quoteQualified({ schema, name: 'package_scheduler_state' });
-  const events = quoteQualified({ schema, name: 'package_scheduler_events' });
+  const state = quoteQualified({ schema, name: STATE_TABLE });
+  const events = quoteQualified({ schema, name: EVENTS_TABLE });
   return `CREATE TABLE IF NOT EXISTS ${state} (
   packages_table          text PRIMARY KEY,
   last_run_id             uuid,
@@ -45,13 +49,13 @@ CREATE INDEX IF NOT EXISTS package_scheduler_events_happened_at_idx
 
 /**
  * A CTE for the tick statement: one event row per action taken on a row of `changed`.
- * Parameters: $2 zone, $3 run id, $4 packages table name.
+ * Takes references to the tick's zone, run id and packages table name.
  */
-export function recordEventsCte(history: HistoryTables): string {
+export function recordEventsCte(history: HistoryTables, refs: { zone: string; runId: string; tableName: string }): string {
   return `recorded AS (
   INSERT INTO ${history.events} (run_id, packages_table, package_id, action, reason, due_at, valid_until, timezone)
-  SELECT $3::uuid, $4::text, c.package_id, a.action, a.reason,
-         CASE WHEN a.action = 'deactivated' THEN NULL ELSE c.due_at END, c.valid_until, $2::text
+  SELECT ${refs.runId}, ${refs.tableName}, c.package_id, a.action, a.reason,
+         CASE WHEN a.action = 'deactivated' THEN NULL ELSE c.due_at END, c.valid_until, ${refs.zone}
     FROM changed AS c
    CROSS JOIN LATERAL (VALUES ('activated', NULL, c.activate),
                               ('activation_skipped', 'expired', c.skip_activation),
@@ -60,69 +64,91 @@ export function recordEventsCte(history: HistoryTables): string {
 )`;
 }
 
-/** $1 table, $2 run id, $3-$5 counts, $6 version, $7 host. Inside the tick's transaction. */
-export function recordCompletedSql(history: HistoryTables): string {
-  return `
-INSERT INTO ${history.state} AS s
-       (packages_table, last_run_id, last_tick_started_at, last_tick_finished_at, last_success_at, last_outcome,
-        last_error_code, last_error_message, last_activated, last_deactivated, last_activation_skipped,
-        runner_version, runner_host)
-VALUES ($1::text, $2::uuid, now(), clock_timestamp(), clock_timestamp(), 'completed',
-        NULL, NULL, $3::int, $4::int, $5::int, $6::text, $7::text)
+/** Who ran a tick: recorded in the state row. */
+export interface Runner {
+  version: string;
+  host: string;
+}
+
+interface TickIdentity {
+  tableName: string;
+  runId: string;
+  runner: Runner;
+}
+
+/**
+ * Upserts the state row with exactly the columns given (column → SQL expression); the
+ * columns not given keep their values, e.g. the last success across a failed tick.
+ */
+function upsertState(history: HistoryTables, tick: TickIdentity, params: Params, set: Record<string, string>): Statement {
+  const columns: Record<string, string> = {
+    packages_table: params.add(tick.tableName, 'text'),
+    last_run_id: params.add(tick.runId, 'uuid'),
+    last_tick_started_at: 'now()',
+    last_tick_finished_at: 'clock_timestamp()',
+    ...set,
+    runner_version: params.add(tick.runner.version, 'text'),
+    runner_host: params.add(tick.runner.host, 'text'),
+  };
+  const names = Object.keys(columns);
+  return params.statement(`
+INSERT INTO ${history.state} AS s (${names.join(', ')})
+VALUES (${Object.values(columns).join(', ')})
 ON CONFLICT (packages_table) DO UPDATE
-   SET last_run_id = EXCLUDED.last_run_id,
-       last_tick_started_at = EXCLUDED.last_tick_started_at,
-       last_tick_finished_at = EXCLUDED.last_tick_finished_at,
-       last_success_at = EXCLUDED.last_success_at,
-       last_outcome = EXCLUDED.last_outcome,
-       last_error_code = NULL,
-       last_error_message = NULL,
-       last_activated = EXCLUDED.last_activated,
-       last_deactivated = EXCLUDED.last_deactivated,
-       last_activation_skipped = EXCLUDED.last_activation_skipped,
-       runner_version = EXCLUDED.runner_version,
-       runner_host = EXCLUDED.runner_host`;
+   SET ${names.filter((n) => n !== 'packages_table').map((n) => `${n} = EXCLUDED.${n}`).join(',\n       ')}`);
+}
+
+/** Inside the tick's transaction. */
+export function recordCompletedStatement(
+  history: HistoryTables,
+  tick: TickIdentity,
+  counts: { activated: number; deactivated: number; activationSkipped: number },
+): Statement {
+  const params = new Params();
+  return upsertState(history, tick, params, {
+    last_success_at: 'clock_timestamp()',
+    last_outcome: `'completed'`,
+    last_error_code: 'NULL',
+    last_error_message: 'NULL',
+    last_activated: params.add(counts.activated, 'int'),
+    last_deactivated: params.add(counts.deactivated, 'int'),
+    last_activation_skipped: params.add(counts.activationSkipped, 'int'),
+  });
+}
+
+/** After a rolled-back tick, in its own short transaction. */
+export function recordFailedStatement(history: HistoryTables, tick: TickIdentity, error: { code: string | null; message: string }): Statement {
+  const params = new Params();
+  return upsertState(history, tick, params, {
+    last_outcome: `'failed'`,
+    last_error_code: params.add(error.code, 'text'),
+    last_error_message: params.add(error.message, 'text'),
+  });
 }
 
 /**
  * A run that found the table lock taken. The lock holder updates the same row, so this
  * never waits for it: if the row is locked, the holder's outcome is the one to keep.
- * $1 table, $2 run id, $3 version, $4 host.
  */
-export function recordSkippedSql(history: HistoryTables): string {
-  return `
+export function recordSkippedStatement(history: HistoryTables, tick: TickIdentity): Statement {
+  const params = new Params();
+  const tableName = params.add(tick.tableName, 'text');
+  return params.statement(`
 UPDATE ${history.state} AS s
-   SET last_run_id = $2::uuid, last_tick_started_at = now(), last_tick_finished_at = clock_timestamp(),
+   SET last_run_id = ${params.add(tick.runId, 'uuid')}, last_tick_started_at = now(), last_tick_finished_at = clock_timestamp(),
        last_outcome = 'skipped', last_error_code = NULL, last_error_message = NULL,
-       runner_version = $3::text, runner_host = $4::text
+       runner_version = ${params.add(tick.runner.version, 'text')}, runner_host = ${params.add(tick.runner.host, 'text')}
  WHERE s.packages_table = (SELECT packages_table FROM ${history.state}
-                            WHERE packages_table = $1::text FOR UPDATE SKIP LOCKED)`;
+                            WHERE packages_table = ${tableName} FOR UPDATE SKIP LOCKED)`);
 }
 
-/** After a rolled-back tick, in its own short transaction. $1 table, $2 run id, $3 code, $4 message, $5 version, $6 host. */
-export function recordFailedSql(history: HistoryTables): string {
-  return `
-INSERT INTO ${history.state} AS s
-       (packages_table, last_run_id, last_tick_started_at, last_tick_finished_at, last_outcome,
-        last_error_code, last_error_message, runner_version, runner_host)
-VALUES ($1::text, $2::uuid, now(), clock_timestamp(), 'failed', $3::text, $4::text, $5::text, $6::text)
-ON CONFLICT (packages_table) DO UPDATE
-   SET last_run_id = EXCLUDED.last_run_id,
-       last_tick_started_at = EXCLUDED.last_tick_started_at,
-       last_tick_finished_at = EXCLUDED.last_tick_finished_at,
-       last_outcome = 'failed',
-       last_error_code = EXCLUDED.last_error_code,
-       last_error_message = EXCLUDED.last_error_message,
-       runner_version = EXCLUDED.runner_version,
-       runner_host = EXCLUDED.runner_host`;
-}
-
-/** Retention, a small batch per tick so no tick ever deletes for long. $1 days, $2 batch size. */
-export function pruneEventsSql(history: HistoryTables): string {
-  return `
+/** Retention, a small batch per tick so no tick ever deletes for long. */
+export function pruneEventsStatement(history: HistoryTables, retentionDays: number, batch: number): Statement {
+  const params = new Params();
+  return params.statement(`
 DELETE FROM ${history.events}
  WHERE id IN (SELECT id FROM ${history.events}
-               WHERE happened_at < now() - make_interval(days => $1::int)
+               WHERE happened_at < now() - make_interval(days => ${params.add(retentionDays, 'int')})
                ORDER BY happened_at
-               LIMIT $2::int)`;
+               LIMIT ${params.add(batch, 'int')})`);
 }

@@ -1,17 +1,12 @@
 // The schema change `package-scheduler migrate` applies, and `sql/add_package_scheduling.sql`
 // ships for DBAs (a test keeps the file identical to migrationSql() for the default table).
-import { quoteIdent } from '../identifiers.js';
+import { quoteIdent, quoteQualified, type QualifiedName } from '../identifiers.js';
 import { historyDdl } from './history-sql.js';
 
-export interface MigrationTarget {
-  schema?: string;
-  name: string;
-}
-
-export function activationIndexName(table: MigrationTarget): string {
+export function activationIndexName(table: QualifiedName): string {
   return `${table.name}_due_activation_idx`;
 }
-export function deactivationIndexName(table: MigrationTarget): string {
+export function deactivationIndexName(table: QualifiedName): string {
   return `${table.name}_due_deactivation_idx`;
 }
 
@@ -21,8 +16,8 @@ export interface MigrationStatements {
   indexes: { name: string; sql: string }[];
 }
 
-export function migrationStatements(table: MigrationTarget): MigrationStatements {
-  const qualified = table.schema === undefined ? quoteIdent(table.name) : `${quoteIdent(table.schema)}.${quoteIdent(table.name)}`;
+export function migrationStatements(table: QualifiedName): MigrationStatements {
+  const qualified = quoteQualified(table);
   return {
     addColumns: `ALTER TABLE ${qualified}
   ADD COLUMN IF NOT EXISTS scheduled boolean NOT NULL DEFAULT false,
@@ -48,7 +43,7 @@ export function migrationStatements(table: MigrationTarget): MigrationStatements
 }
 
 /** The whole migration as one script; `historySchema: null` leaves the history tables out. */
-export function migrationSql(table: MigrationTarget, historySchema: string | null | undefined = table.schema): string {
+export function migrationSql(table: QualifiedName, historySchema: string | null | undefined = table.schema): string {
   const m = migrationStatements(table);
   return `-- package-scheduler: scheduling columns and the partial indexes that keep a tick cheap.
 -- Idempotent. Run it outside a transaction (psql without --single-transaction):

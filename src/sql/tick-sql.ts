@@ -1,37 +1,46 @@
-// The tick as one statement. Parameters: $1 the tick's instant (timestamptz), $2 the
-// business zone. Identifiers come from resolvePackagesTable, already quoted.
+// The tick as one statement. Identifiers come from resolvePackagesTable, already quoted;
+// the instant and the zone arrive as parameter references (see params.ts).
 //
-// L = $1 seen in the zone (a local timestamp), D = L's date. Every comparison is written so
-// the migration's partial indexes can serve it (see sql/add_package_scheduling.sql).
+// L = the instant seen in the zone (a local timestamp), D = L's date. Every comparison is
+// written so the migration's partial indexes can serve it (see sql/add_package_scheduling.sql).
 import type { HistoryTables, PackagesTable } from '../table.js';
+import { isoLocal, isoUtc, packageIdAndNameSql } from './fragments.js';
 import { recordEventsCte } from './history-sql.js';
+import { Params, type Statement } from './params.js';
 
 export type ExpiryMode = 'date' | 'instant';
 
-const L = `($1::timestamptz AT TIME ZONE $2::text)`;
-const D = `(${L})::date`;
+/** The tick's clock in SQL: references to its instant (timestamptz) and zone (text). */
+export interface ClockRefs {
+  instant: string;
+  zone: string;
+}
+
+/** Marks the tick statement in pg_stat_activity and pg_stat_statements, for DBAs and tests. */
+export const TICK_MARKER = '/* package-scheduler:tick */';
+
+const local = (c: ClockRefs) => `(${c.instant} AT TIME ZONE ${c.zone})`;
+const localDate = (c: ClockRefs) => `(${local(c)})::date`;
 
 /** "valid_until has passed" (rule 4), as a range condition on the bare column. */
-export function validUntilPassedSql(type: PackagesTable['validUntilType'], mode: ExpiryMode): string {
-  if (type === 'date') return `p.valid_until < ${D}`;
+export function validUntilPassedSql(type: PackagesTable['validUntilType'], mode: ExpiryMode, c: ClockRefs): string {
+  if (type === 'date') return `p.valid_until < ${localDate(c)}`;
   if (type === 'timestamp') {
     // date mode: valid_until::date < D  <=>  valid_until < D 00:00
-    return mode === 'instant' ? `p.valid_until < ${L}` : `p.valid_until < ${D}::timestamp`;
+    return mode === 'instant' ? `p.valid_until < ${local(c)}` : `p.valid_until < ${localDate(c)}::timestamp`;
   }
   // timestamptz, date mode: its local date < D  <=>  it is before the first instant of D in the zone
-  return mode === 'instant'
-    ? `p.valid_until < $1::timestamptz`
-    : `p.valid_until < (${D}::timestamp AT TIME ZONE $2::text)`;
+  return mode === 'instant' ? `p.valid_until < ${c.instant}` : `p.valid_until < (${localDate(c)}::timestamp AT TIME ZONE ${c.zone})`;
 }
 
 /** The wall-clock time in the zone from which valid_until counts as passed (for `status`). */
-export function deactivationDueLocalSql(type: PackagesTable['validUntilType'], mode: ExpiryMode): string {
+export function deactivationDueLocalSql(type: PackagesTable['validUntilType'], mode: ExpiryMode, zone: string): string {
   const at =
     type === 'date'
       ? `(p.valid_until + 1)::timestamp`
       : type === 'timestamp'
         ? mode === 'instant' ? `p.valid_until` : `(p.valid_until::date + 1)::timestamp`
-        : mode === 'instant' ? `(p.valid_until AT TIME ZONE $2::text)` : `((p.valid_until AT TIME ZONE $2::text)::date + 1)::timestamp`;
+        : mode === 'instant' ? `(p.valid_until AT TIME ZONE ${zone})` : `((p.valid_until AT TIME ZONE ${zone})::date + 1)::timestamp`;
   // infinity never passes; dates past the timestamp range would raise instead of sorting last.
   return `(CASE WHEN isfinite(p.valid_until) AND p.valid_until < '294276-01-01' THEN ${at} END)`;
 }
@@ -42,8 +51,8 @@ export function validUntilTextSql(type: PackagesTable['validUntilType']): string
     type === 'date'
       ? `to_char(p.valid_until, 'YYYY-MM-DD')`
       : type === 'timestamp'
-        ? `to_char(p.valid_until, 'YYYY-MM-DD"T"HH24:MI:SS')`
-        : `to_char(p.valid_until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`;
+        ? isoLocal('p.valid_until')
+        : isoUtc('p.valid_until');
   return `CASE WHEN isfinite(p.valid_until) THEN ${formatted} ELSE p.valid_until::text END`;
 }
 
@@ -51,13 +60,14 @@ export function validUntilTextSql(type: PackagesTable['validUntilType']): string
  * The rows a tick acts on, with what to do to each. In a real run the rows are locked with
  * SKIP LOCKED: a row an admin is editing is left for the next tick, never waited on.
  */
-function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, lockRows: boolean): string {
-  const passed = validUntilPassedSql(table.validUntilType, expiry);
+function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRefs, lockRows: boolean): string {
+  const passed = validUntilPassedSql(table.validUntilType, expiry, c);
+  const D = localDate(c);
   const dueLocal = `(p.schedule_date + coalesce(p.schedule_time, time '00:00'))`;
   // CASE fixes the order: date + time is computed only for dates up to today, so a schedule_date
   // beyond the timestamp range (year 294276) never raises "timestamp out of range".
   const activationDue = `p.scheduled AND p.auto_activate AND p.schedule_date <= ${D}
-                         AND CASE WHEN p.schedule_date <= ${D} THEN ${dueLocal} <= ${L} ELSE false END`;
+                         AND CASE WHEN p.schedule_date <= ${D} THEN ${dueLocal} <= ${local(c)} ELSE false END`;
   const deactivationDue = `p.is_active AND p.auto_deactivate AND ${passed}`;
   return `
   SELECT p.${table.keyColumn} AS key,
@@ -80,26 +90,43 @@ const DECISIONS_SQL = `
          deactivation_due AS deactivate
     FROM due`;
 
-function reportColumnsSql(table: PackagesTable): string {
+function reportColumnsSql(table: PackagesTable, c: ClockRefs): string {
   return `
-         p.${table.keyColumn}::text AS package_id,
-         ${table.nameColumn ? `p.${table.nameColumn}::text` : 'NULL::text'} AS name,
+         ${packageIdAndNameSql(table)},
          d.activate, d.skip_activation, d.deactivate,
-         to_char(d.due_local, 'YYYY-MM-DD"T"HH24:MI:SS') AS due_at,
+         ${isoLocal('d.due_local')} AS due_at,
          -- Real seconds since the due instant. An ambiguous wall-clock time (the repeated hour
          -- when DST ends) converts to its later occurrence, but activates at the first: not late.
          CASE WHEN d.activate OR d.skip_activation
-              THEN greatest(0, floor(extract(epoch FROM $1::timestamptz - (d.due_local AT TIME ZONE $2::text))))::bigint END AS late_seconds,
+              THEN greatest(0, floor(extract(epoch FROM ${c.instant} - (d.due_local AT TIME ZONE ${c.zone}))))::bigint END AS late_seconds,
          ${validUntilTextSql(table.validUntilType)} AS valid_until`;
+}
+
+export interface TickClock {
+  /** The tick's instant, as PostgreSQL printed it. */
+  instant: string;
+  timezone: string;
+}
+
+export interface EventRecording {
+  tables: HistoryTables;
+  runId: string;
+  /** The packages table's display name, as history rows name it. */
+  tableName: string;
 }
 
 /**
  * The real tick: lock due rows, update them, and report each change. With history, the same
- * statement records one event per change (extra parameters: $3 run id, $4 table name).
+ * statement records one event per change.
  */
-export function applyTickSql(table: PackagesTable, expiry: ExpiryMode, history?: HistoryTables): string {
-  return `
-WITH due AS (${dueRowsSql(table, expiry, true)}
+export function applyTickStatement(table: PackagesTable, expiry: ExpiryMode, clock: TickClock, history?: EventRecording): Statement {
+  const params = new Params();
+  const c: ClockRefs = { instant: params.add(clock.instant, 'timestamptz'), zone: params.add(clock.timezone, 'text') };
+  const recorded = history
+    ? `, ${recordEventsCte(history.tables, { zone: c.zone, runId: params.add(history.runId, 'uuid'), tableName: params.add(history.tableName, 'text') })}`
+    : '';
+  return params.statement(`${TICK_MARKER}
+WITH due AS (${dueRowsSql(table, expiry, c, true)}
 ), decisions AS (${DECISIONS_SQL}
 ), changed AS (
   UPDATE ${table.quoted} AS p
@@ -108,21 +135,23 @@ WITH due AS (${dueRowsSql(table, expiry, true)}
          updated_at = now()` : ''}
     FROM decisions AS d
    WHERE p.${table.keyColumn} = d.key
-  RETURNING p.${table.keyColumn} AS sort_key,${reportColumnsSql(table)}
-)${history ? `, ${recordEventsCte(history)}` : ''}
-SELECT * FROM changed ORDER BY sort_key`;
+  RETURNING p.${table.keyColumn} AS sort_key,${reportColumnsSql(table, c)}
+)${recorded}
+SELECT * FROM changed ORDER BY sort_key`);
 }
 
 /** The dry run: the same selection and decisions, read-only and without row locks. */
-export function previewTickSql(table: PackagesTable, expiry: ExpiryMode): string {
-  return `
-WITH due AS (${dueRowsSql(table, expiry, false)}
+export function previewTickStatement(table: PackagesTable, expiry: ExpiryMode, clock: TickClock): Statement {
+  const params = new Params();
+  const c: ClockRefs = { instant: params.add(clock.instant, 'timestamptz'), zone: params.add(clock.timezone, 'text') };
+  return params.statement(`${TICK_MARKER}
+WITH due AS (${dueRowsSql(table, expiry, c, false)}
 ), decisions AS (${DECISIONS_SQL}
 )
-SELECT p.${table.keyColumn} AS sort_key,${reportColumnsSql(table)}
+SELECT p.${table.keyColumn} AS sort_key,${reportColumnsSql(table, c)}
   FROM decisions AS d
   JOIN ${table.quoted} AS p ON p.${table.keyColumn} = d.key
- ORDER BY sort_key`;
+ ORDER BY sort_key`);
 }
 
 export interface TickRow {

@@ -1,0 +1,11 @@
+import type { Config } from '../../config.js';
+import type { PinoLogger } from '../log.js';
+
+/** What every command gets besides its Config. */
+export interface CommandContext {
+  logger: PinoLogger;
+  version: string;
+}
+
+/** A command: returns the exit code; throws to have the failure reported and mapped. */
+export type CommandHandler = (config: Config, context: CommandContext) => Promise<number>;

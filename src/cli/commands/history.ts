@@ -1,0 +1,13 @@
+// `history`: recorded changes on stdout, as text or JSON.
+import { withConnection } from '../../db.js';
+import { ExitCode } from '../../errors.js';
+import { readHistory } from '../../history.js';
+import { formatHistory } from '../../status-report.js';
+import { historyQuery } from '../options.js';
+import type { CommandHandler } from './context.js';
+
+export const history: CommandHandler = async (config) => {
+  const events = await withConnection(config.connection, (client) => readHistory(client, historyQuery(config)));
+  process.stdout.write(config.json ? `${JSON.stringify(events, null, 2)}\n` : formatHistory(events));
+  return ExitCode.ok;
+};

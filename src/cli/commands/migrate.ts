@@ -1,0 +1,21 @@
+// `migrate` (and `migrate --print`, which needs no database).
+import { withConnection } from '../../db.js';
+import { ExitCode } from '../../errors.js';
+import { migrate as applyMigration } from '../../migrate.js';
+import { migrationSql } from '../../sql/migration-sql.js';
+import { historySettings, tableSetting, type Env, type Flags } from '../../config.js';
+import { migrateOptions } from '../options.js';
+import type { CommandHandler } from './context.js';
+
+export const migrate: CommandHandler = async (config, { logger }) => {
+  await withConnection(config.connection, (client) => applyMigration(client, migrateOptions(config), logger));
+  return ExitCode.ok;
+};
+
+/** Only the table and history settings, validated as for a run; no connection settings needed. */
+export async function printMigration(flags: Flags, env: Env): Promise<number> {
+  const table = tableSetting(flags, env);
+  const history = historySettings(flags, env);
+  process.stdout.write(migrationSql(table, history === false ? null : (history.schema ?? table.schema)));
+  return ExitCode.ok;
+}

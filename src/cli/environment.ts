@@ -1,0 +1,61 @@
+// What the CLI reads from the machine besides argv: the .env file, the host's zone and the
+// package version. Each is read once per invocation and passed on, never kept in a module.
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { ConfigError } from '../errors.js';
+import type { Env } from '../config.js';
+
+/** process.env merged over the env file: a variable set in the environment wins. */
+export async function loadEnvironment(envFileFlag: string | undefined, processEnv: NodeJS.ProcessEnv): Promise<Env> {
+  const path = envFileFlag ?? (processEnv.SCHEDULER_ENV_FILE === '' ? undefined : processEnv.SCHEDULER_ENV_FILE);
+  return { ...(await loadEnvFile(path)), ...definedOnly(processEnv) };
+}
+
+// cron starts jobs in $HOME, so ./.env is only read when it exists; a file named with
+// --env-file / SCHEDULER_ENV_FILE must exist.
+async function loadEnvFile(path: string | undefined): Promise<Env> {
+  const file = path ?? '.env';
+  if (!existsSync(file)) {
+    if (path !== undefined) throw new ConfigError(`--env-file / SCHEDULER_ENV_FILE: ${path} does not exist`);
+    return {};
+  }
+  try {
+    // Loaded only when there is a file to parse: most cron runs have none in $HOME.
+    // The default export is dotenv's module.exports, in Node's interop and in the bundle alike.
+    const { default: dotenv } = await import('dotenv');
+    return dotenv.parse(readFileSync(file));
+  } catch (error) {
+    throw new ConfigError(`--env-file: cannot read ${file}`, { cause: error });
+  }
+}
+
+function definedOnly(env: NodeJS.ProcessEnv): Env {
+  const out: Env = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+// The host's zone without starting ICU (~13 ms): TZ, then the /etc/localtime link.
+export function hostTimezone(env: NodeJS.ProcessEnv): string {
+  const tz = env.TZ?.replace(/^:/, '');
+  if (tz && !tz.startsWith('/')) return tz;
+  try {
+    const match = /zoneinfo\/(.+)$/.exec(readlinkSync(tz || '/etc/localtime'));
+    if (match?.[1]) return match[1];
+  } catch {
+    // not a link: fall back to ICU
+  }
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+}
+
+export function packageVersion(): string {
+  // dist/cli/index.js and the bundle in dist/bundle/ sit at different depths below package.json.
+  for (const relative of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string; version: string };
+      if (pkg.name === 'package-scheduler') return pkg.version;
+    } catch {
+      // try the next candidate
+    }
+  }
+  return 'unknown';
+}

@@ -1,0 +1,58 @@
+// The one place where the validated Config becomes each command's library options.
+import { hostname } from 'node:os';
+import type { Config } from '../config.js';
+import type { CheckOptions } from '../check.js';
+import type { HistoryQuery } from '../history.js';
+import type { MigrateOptions } from '../migrate.js';
+import type { StatusOptions } from '../status.js';
+import type { TickOptions } from '../tick.js';
+
+/** Where status and history read run history from: they read it whenever its tables exist. */
+function historySchemaOf(config: Config): string | undefined {
+  return config.history === false ? undefined : config.history.schema;
+}
+
+export function tickOptions(config: Config, version: string, runId: string): TickOptions {
+  return {
+    table: config.table,
+    timezone: config.timezone,
+    expiry: config.expiry,
+    dryRun: config.dryRun,
+    at: config.at,
+    lockTimeoutMs: config.lockTimeoutMs,
+    statementTimeoutMs: config.statementTimeoutMs,
+    history: config.history,
+    notifyChannel: config.notifyChannel,
+    runId,
+    runner: { version, host: hostname() },
+  };
+}
+
+export function migrateOptions(config: Config): MigrateOptions {
+  return { table: config.table, lockTimeoutMs: config.lockTimeoutMs, history: config.history };
+}
+
+export function checkOptions(config: Config): CheckOptions {
+  return {
+    table: config.table,
+    timezone: config.timezone,
+    expiry: config.expiry,
+    lockTimeoutMs: config.lockTimeoutMs,
+    statementTimeoutMs: config.statementTimeoutMs,
+  };
+}
+
+export function statusOptions(config: Config): StatusOptions {
+  return { ...checkOptions(config), historySchema: historySchemaOf(config), limit: config.limit };
+}
+
+export function historyQuery(config: Config): HistoryQuery {
+  return {
+    table: config.table,
+    historySchema: historySchemaOf(config),
+    packageId: config.packageId,
+    since: config.since,
+    timezone: config.timezone,
+    limit: config.limit,
+  };
+}

@@ -1,0 +1,80 @@
+// The commander program: commands, their flags and help texts. Values are validated by
+// config.ts, not here: commander only collects strings and switches.
+import { Command, Option } from 'commander';
+import type { CommandName, Flags } from '../config.js';
+
+export type Action = (command: CommandName, flags: Flags) => Promise<void>;
+
+// Every command connects and needs these.
+function connectionOptions(cmd: Command): Command {
+  return cmd
+    .option('--database-url <url>', 'PostgreSQL URL (env DATABASE_URL; else libpq PG* variables)')
+    .option('--table <name>', 'packages table, optionally schema-qualified (env SCHEDULER_TABLE)', undefined)
+    .option('--timezone <iana>', "business time zone (env SCHEDULER_TIMEZONE; default: the host's zone)")
+    .option('--connect-timeout <ms>', 'connect timeout (env SCHEDULER_CONNECT_TIMEOUT; default 10000)')
+    .option('--lock-timeout <ms>', 'lock_timeout inside the transaction (env SCHEDULER_LOCK_TIMEOUT; default 5000)')
+    .option('--statement-timeout <ms>', 'statement_timeout inside the transaction (env SCHEDULER_STATEMENT_TIMEOUT; default 30000)')
+    .option('--env-file <path>', 'read settings from this file (env SCHEDULER_ENV_FILE; default: ./.env when present)')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (env LOG_LEVEL; default info)')
+    .exitOverride();
+}
+
+function expiryOption(cmd: Command): Command {
+  return cmd.addOption(
+    new Option('--expiry <mode>', 'when valid_until has passed: "date" (after that whole day) or "instant" (env SCHEDULER_EXPIRY; default date)'),
+  );
+}
+
+function historySchemaOption(cmd: Command): Command {
+  return cmd.option('--history-schema <schema>', "schema of the history tables (env SCHEDULER_HISTORY_SCHEMA; default: the packages table's)");
+}
+
+function jsonOption(cmd: Command, what: string): Command {
+  return cmd.option('--json', `print the ${what} as JSON`);
+}
+
+export function buildProgram(version: string, action: Action): Command {
+  const program = new Command('package-scheduler')
+    .description('Activates and deactivates scheduled special packages in PostgreSQL, in one transaction per tick.')
+    .version(version, '-V, --version')
+    .exitOverride()
+    .showSuggestionAfterError();
+
+  const run = connectionOptions(program.command('run', { isDefault: true }).alias('run-once'))
+    .description('apply every due activation and deactivation once (the default command)');
+  expiryOption(run)
+    .option('--dry-run', 'report exactly what a real run would do; change nothing')
+    .option('--at <timestamp>', 'with --dry-run: evaluate as if now were this ISO 8601 time (no offset: local to --timezone)')
+    .option('--every <seconds>', 'stay running and tick every N seconds (env SCHEDULER_EVERY)')
+    .option('--no-history', 'do not record run history even where its tables exist (env SCHEDULER_HISTORY=off)');
+  historySchemaOption(run)
+    .option('--history-days <days>', 'delete history events older than this (env SCHEDULER_HISTORY_DAYS; default 90)')
+    .option('--notify <channel>', 'pg_notify this channel after a tick with changes (env SCHEDULER_NOTIFY_CHANNEL)')
+    .action((flags: Flags) => action('run', flags));
+
+  const migrate = connectionOptions(program.command('migrate'))
+    .description('add the scheduling columns, partial indexes (built CONCURRENTLY) and history tables; idempotent')
+    .option('--print', 'print the SQL and change nothing')
+    .option('--no-history', 'leave out the history tables');
+  historySchemaOption(migrate).action((flags: Flags) => action('migrate', flags));
+
+  const status = connectionOptions(program.command('status'))
+    .description('last run, next activations and deactivations, overdue and misconfigured packages');
+  historySchemaOption(expiryOption(status))
+    .option('--limit <n>', 'how many upcoming changes of each kind to list (default 10)')
+    .option('--max-age <seconds>', 'exit 1 when the last successful tick is older than this, or never happened');
+  jsonOption(status, 'report').action((flags: Flags) => action('status', flags));
+
+  const history = connectionOptions(program.command('history')).description('recorded changes, newest first');
+  historySchemaOption(history)
+    .option('--package <id>', "only this package's events")
+    .option('--since <time>', 'only events since then (ISO 8601; without an offset: local to --timezone)')
+    .option('--limit <n>', 'at most this many events (default 50)');
+  jsonOption(history, 'events').action((flags: Flags) => action('history', flags));
+
+  const check = connectionOptions(program.command('check'))
+    .description('validate table, columns, zone and indexes; show what is due and misconfigured rows');
+  jsonOption(expiryOption(check), 'report').action((flags: Flags) => action('check', flags));
+
+  return program;
+}
