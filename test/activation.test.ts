@@ -4,6 +4,7 @@ import { runTick, type TickOptions } from '../src/tick.ts';
 import { createPackagesTable, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
 import { recordingLogger } from './support/logs.ts';
 import { tickOptions } from './support/tick-options.ts';
+import { expectCompleted } from './support/fixtures.ts';
 
 const db = useTestDatabase();
 const TZ = 'Europe/Berlin';
@@ -25,12 +26,12 @@ describe('activation', () => {
   it('activates a package exactly at its due time and not one second before', async () => {
     const id = await insertPackage(db.client, scheduled('2026-06-10', '09:00:00'));
     const before = await runTick(db.client, options({ at: '2026-06-10T08:59:59' }), recordingLogger());
-    expect(before.status === 'completed' && before.activated).toEqual([]);
+    expect(expectCompleted(before).activated).toEqual([]);
     expect(await getPackage(db.client, id)).toMatchObject({ is_active: false, scheduled: true, updated_at: null });
 
     const log = recordingLogger();
     const at = await runTick(db.client, options({ at: '2026-06-10T09:00:00' }), log);
-    expect(at.status === 'completed' && at.activated.map((a) => a.packageId)).toEqual([String(id)]);
+    expect(expectCompleted(at).activated.map((a) => a.packageId)).toEqual([String(id)]);
     const row = await getPackage(db.client, id);
     expect(row).toMatchObject({ is_active: true, scheduled: false });
     expect(row.updated_at).not.toBeNull();
@@ -67,7 +68,7 @@ describe('activation', () => {
       ids.push(await insertPackage(db.client, row));
     }
     const result = await runTick(db.client, options({ at: '2026-06-10T12:00:00' }), recordingLogger());
-    expect(result.status === 'completed' && result.activated).toEqual([]);
+    expect(expectCompleted(result).activated).toEqual([]);
     for (const id of ids) expect((await getPackage(db.client, id)).is_active).toBe(false);
   });
 
@@ -75,7 +76,8 @@ describe('activation', () => {
     const id = await insertPackage(db.client, { ...scheduled('2026-06-05'), valid_until: '2026-06-07' });
     const log = recordingLogger();
     const result = await runTick(db.client, options({ at: '2026-06-10T12:00:00' }), log);
-    expect(result.status === 'completed' && [result.activated.length, result.activationSkipped.length]).toEqual([0, 1]);
+    const completed = expectCompleted(result);
+    expect([completed.activated.length, completed.activationSkipped.length]).toEqual([0, 1]);
     const row = await getPackage(db.client, id);
     expect(row).toMatchObject({ is_active: false, scheduled: false });
     expect(row.updated_at).not.toBeNull();
@@ -94,11 +96,12 @@ describe('activation', () => {
     await insertPackage(db.client, scheduled('2026-06-01'));
     await insertPackage(db.client, { is_active: true, auto_deactivate: true, valid_until: '2026-06-01' });
     const first = await runTick(db.client, options(), recordingLogger());
-    expect(first.status === 'completed' && first.activated.length + first.deactivated.length).toBe(2);
+    expect(expectCompleted(first).activated.length + expectCompleted(first).deactivated.length).toBe(2);
     const { rows: snapshot } = await db.client.query('SELECT * FROM special_packages ORDER BY id');
     const log = recordingLogger();
     const second = await runTick(db.client, options(), log);
-    expect(second.status === 'completed' && [second.activated, second.deactivated, second.activationSkipped]).toEqual([[], [], []]);
+    const again = expectCompleted(second);
+    expect([again.activated, again.deactivated, again.activationSkipped]).toEqual([[], [], []]);
     expect(log.events('tick.completed')[0]).toMatchObject({ activated: 0, deactivated: 0, activationSkipped: 0 });
     const { rows: after } = await db.client.query('SELECT * FROM special_packages ORDER BY id');
     expect(after).toEqual(snapshot);

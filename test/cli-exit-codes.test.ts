@@ -14,9 +14,10 @@ import {
   waitForActiveTick,
 } from './support/database.ts';
 import { runCli } from './support/cli.ts';
+import { duePackage, holdTableLock } from './support/fixtures.ts';
 
 const db = useTestDatabase();
-const due = { scheduled: true, auto_activate: true, schedule_date: '2026-01-01', schedule_time: '09:00:00' };
+const due = duePackage();
 
 function urlWith(change: (url: URL) => void): string {
   const url = new URL(db.url);
@@ -55,11 +56,9 @@ describe('exit 0', () => {
 
   it('exits 0 with tick.skipped when another run holds the lock', async () => {
     const id = await insertPackage(db.client, due);
-    const other = await db.connect();
-    await other.query('BEGIN');
-    await other.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, ['package-scheduler:"public"."special_packages"']);
+    const release = await holdTableLock(await db.connect());
     const r = await runCli(['run'], { env: { DATABASE_URL: db.url } });
-    await other.query('ROLLBACK');
+    await release();
     expect(r.code).toBe(0);
     expect(r.events('tick.skipped')).toEqual([expect.objectContaining({ reason: 'locked' })]);
     expect((await getPackage(db.client, id)).is_active).toBe(false);

@@ -5,20 +5,11 @@ import { exitCodeFor } from '../src/errors.ts';
 import { addUpdateTrigger, createPackagesTable, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
 import { recordingLogger } from './support/logs.ts';
 import { tickOptions } from './support/tick-options.ts';
+import { addAuditTrigger, insertMany, duePackage, expectCompleted, expiredPackage, holdTableLock } from './support/fixtures.ts';
 
 const db = useTestDatabase();
-const due = { scheduled: true, auto_activate: true, schedule_date: '2026-01-01', schedule_time: '09:00:00' };
-const expired = { is_active: true, auto_deactivate: true, valid_until: '2026-01-01' };
-
-async function addAuditTrigger(): Promise<void> {
-  // Counts every UPDATE the tick makes, to prove each package changes exactly once.
-  await db.client.query(`
-    DROP TABLE IF EXISTS audit;
-    CREATE TABLE audit (package_id int, is_active boolean, scheduled boolean);
-    CREATE OR REPLACE FUNCTION audit_change() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN INSERT INTO audit VALUES (NEW.id, NEW.is_active, NEW.scheduled); RETURN NEW; END $$;
-    CREATE TRIGGER audit_change AFTER UPDATE ON special_packages FOR EACH ROW EXECUTE FUNCTION audit_change();`);
-}
+const due = duePackage();
+const expired = expiredPackage;
 
 describe('concurrency and atomicity', () => {
   beforeEach(async () => {
@@ -35,36 +26,30 @@ describe('concurrency and atomicity', () => {
     const started = performance.now();
     const first = await runTick(db.client, tickOptions({ lockTimeoutMs: 60_000 }), recordingLogger());
     const waitedMs = performance.now() - started;
-    expect(first.status === 'completed' && first.activated.map((a) => a.packageId)).toEqual([String(free)]);
+    expect(expectCompleted(first).activated.map((a) => a.packageId)).toEqual([String(free)]);
     expect(waitedMs).toBeLessThan(5_000); // would be the full 60 s lock_timeout if it waited
     expect((await getPackage(db.client, locked)).is_active).toBe(false);
 
     await admin.query('COMMIT');
     const second = await runTick(db.client, tickOptions(), recordingLogger());
-    expect(second.status === 'completed' && second.activated.map((a) => a.packageId)).toEqual([String(locked)]);
+    expect(expectCompleted(second).activated.map((a) => a.packageId)).toEqual([String(locked)]);
     expect(await getPackage(db.client, locked)).toMatchObject({ is_active: true, name: 'edited by admin' });
   });
 
   it('changes nothing and reports skipped while another run holds the table lock', async () => {
     const id = await insertPackage(db.client, due);
-    const other = await db.connect();
-    await other.query('BEGIN');
-    await other.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, ['package-scheduler:"public"."special_packages"']);
+    const release = await holdTableLock(await db.connect());
     const log = recordingLogger();
     const result = await runTick(db.client, tickOptions(), log);
     expect(result).toMatchObject({ status: 'skipped', reason: 'locked', table: 'public.special_packages' });
     expect(log.events('tick.skipped')).toEqual([expect.objectContaining({ reason: 'locked' })]);
     expect((await getPackage(db.client, id)).is_active).toBe(false);
-    await other.query('ROLLBACK');
+    await release();
   });
 
   it('two runs at once change each package exactly once', async () => {
-    await addAuditTrigger();
-    await db.client.query(`
-      INSERT INTO special_packages (scheduled, auto_activate, schedule_date, schedule_time)
-      SELECT true, true, date '2026-01-01', time '09:00' FROM generate_series(1, 300);
-      INSERT INTO special_packages (is_active, auto_deactivate, valid_until)
-      SELECT true, true, date '2026-01-01' FROM generate_series(1, 300);`);
+    await addAuditTrigger(db.client);
+    await insertMany(db.client, { due: 300, expired: 300 });
     const [a, b] = await Promise.all([db.connect(), db.connect()]);
     const results: TickResult[] = await Promise.all([
       runTick(a, tickOptions(), recordingLogger()),

@@ -4,6 +4,7 @@ import { runTick, type TickOptions } from '../src/tick.ts';
 import { createPackagesTable, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
 import { recordingLogger } from './support/logs.ts';
 import { tickOptions } from './support/tick-options.ts';
+import { expectCompleted } from './support/fixtures.ts';
 
 const db = useTestDatabase();
 
@@ -47,7 +48,7 @@ describe('deactivation with a DATE valid_until', () => {
       ids.push(await insertPackage(db.client, row));
     }
     const result = await runTick(db.client, tickOptions({ at: '2026-06-20T12:00:00' }), recordingLogger());
-    expect(result.status === 'completed' && result.deactivated).toEqual([]);
+    expect(expectCompleted(result).deactivated).toEqual([]);
     const { rows } = await db.client.query('SELECT id, is_active FROM special_packages ORDER BY id');
     expect(rows).toEqual([
       { id: ids[0], is_active: true },

@@ -1,4 +1,4 @@
-// Issue 5, clock and data edge cases: one instant per tick, extreme dates, 24:00, leap days,
+// Clock and data edge cases: one instant per tick, extreme dates, 24:00, leap days,
 // infinite valid_until. No crash, and a result the README documents.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { runTick, type TickCompleted } from '../src/tick.ts';
@@ -6,13 +6,14 @@ import { status } from '../src/status.ts';
 import { addUpdateTrigger, createPackagesTable, dropUpdateTrigger, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
 import { recordingLogger } from './support/logs.ts';
 import { tickOptions } from './support/tick-options.ts';
+import { expectCompleted } from './support/fixtures.ts';
 
 const db = useTestDatabase();
 const scheduled = (date: string, time: string | null = '09:00:00') => ({ scheduled: true, auto_activate: true, schedule_date: date, schedule_time: time });
 const active = (validUntil: string) => ({ is_active: true, auto_deactivate: true, valid_until: validUntil });
 
 async function tick(at?: string): Promise<TickCompleted> {
-  return (await runTick(db.client, tickOptions({ at }), recordingLogger())) as TickCompleted;
+  return expectCompleted(await runTick(db.client, tickOptions({ at }), recordingLogger()));
 }
 
 describe('one instant per tick', () => {

@@ -1,4 +1,4 @@
-// Issue 5, faults: a killed connection, a killed process, a stopped server. Nothing is ever
+// Faults: a killed connection, a killed process, a stopped server. Nothing is ever
 // half-applied, and the next run completes.
 import type { ChildProcess } from 'node:child_process';
 import pg from 'pg';
@@ -14,9 +14,11 @@ import {
   waitForActiveTick,
 } from './support/database.ts';
 import { runCli } from './support/cli.ts';
+import { duePackage } from './support/fixtures.ts';
+import { waitUntil } from './support/wait.ts';
 
 const db = useTestDatabase();
-const due = { scheduled: true, auto_activate: true, schedule_date: '2026-01-01', schedule_time: '09:00:00' };
+const due = duePackage();
 
 describe('faults', () => {
   it('SIGKILL mid-tick commits nothing; the server notices and the next run completes', async () => {
@@ -31,13 +33,10 @@ describe('faults', () => {
     expect(killed.signal).toBe('SIGKILL');
     // client_connection_check_interval: the orphaned backend gives up within about a second,
     // rolling back and releasing the table lock, instead of sleeping on for 30 s.
-    const started = Date.now();
-    for (;;) {
-      const { rows } = await db.client.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'package-scheduler'`);
-      if (rows.length === 0) break;
-      expect(Date.now() - started).toBeLessThan(10_000);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitUntil(
+      async () => (await db.client.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'package-scheduler'`)).rows.length === 0,
+      { what: 'the killed tick\'s backend to roll back and exit', timeoutMs: 10_000, intervalMs: 50 },
+    );
     for (const id of ids) expect(await getPackage(db.client, id)).toMatchObject({ is_active: false, scheduled: true });
     await dropUpdateTrigger(db.client, 'slow');
     const next = await runCli(['run'], { env: { DATABASE_URL: db.url } });
@@ -100,9 +99,8 @@ describe('PostgreSQL stopped and started again', () => {
       },
       timeoutMs: 30_000,
     });
-    const waitFor = async (needle: string, count: number) => {
-      for (let i = 0; i < 400 && out.split(needle).length - 1 < count; i++) await new Promise((r) => setTimeout(r, 25));
-    };
+    const waitFor = (needle: string, count: number) =>
+      waitUntil(() => out.split(needle).length - 1 >= count, { what: `${count} × ${needle} in the output`, timeoutMs: 10_000 });
     await waitFor('"tick.completed"', 1);
     await server.pause();
     await waitFor('"tick.failed"', 1);

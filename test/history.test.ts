@@ -1,4 +1,4 @@
-// Issue 3: run history, the state row, retention and runId on every line.
+// Run history: the state row, retention and runId on every line.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { runTick } from '../src/tick.ts';
 import { historyDdl } from '../src/sql/history-sql.ts';
@@ -6,10 +6,11 @@ import { addUpdateTrigger, createPackagesTable, insertPackage, useTestDatabase }
 import { recordingLogger } from './support/logs.ts';
 import { runCli } from './support/cli.ts';
 import { tickOptions } from './support/tick-options.ts';
+import { duePackage, expiredPackage, holdTableLock } from './support/fixtures.ts';
 
 const db = useTestDatabase();
-const due = (date = '2026-01-01') => ({ scheduled: true, auto_activate: true, schedule_date: date, schedule_time: '09:00:00' });
-const expired = { is_active: true, auto_deactivate: true, valid_until: '2026-01-01' };
+const due = duePackage;
+const expired = expiredPackage;
 
 async function events() {
   const { rows } = await db.client.query(
@@ -79,11 +80,9 @@ describe('run history', () => {
 
   it('records a run that found the table lock taken as skipped, without waiting', async () => {
     await runTick(db.client, tickOptions(), recordingLogger());
-    const other = await db.connect();
-    await other.query('BEGIN');
-    await other.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, ['package-scheduler:"public"."special_packages"']);
+    const release = await holdTableLock(await db.connect());
     const skipped = await runTick(db.client, tickOptions(), recordingLogger());
-    await other.query('ROLLBACK');
+    await release();
     expect(skipped.status).toBe('skipped');
     const { rows } = await db.client.query('SELECT last_outcome, last_run_id::text FROM package_scheduler_state');
     expect(rows).toEqual([{ last_outcome: 'skipped', last_run_id: skipped.runId }]);

@@ -1,4 +1,4 @@
-// Issue 5, hostile and bad input: one clear line, the documented exit code, nothing executed,
+// Hostile and bad input: one clear line, the documented exit code, nothing executed,
 // and never a password in any output.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,25 +1,19 @@
-// Issue 5, load: many copies of the job at once, and a soak against an admin who keeps editing.
+// Load: many copies of the job at once, and a soak against an admin who keeps editing.
 import { describe, expect, it } from 'vitest';
 import { runTick } from '../src/tick.ts';
 import { createPackagesTable, useTestDatabase } from './support/database.ts';
 import { recordingLogger } from './support/logs.ts';
 import { runCli } from './support/cli.ts';
 import { tickOptions } from './support/tick-options.ts';
+import { addAuditTrigger, insertMany } from './support/fixtures.ts';
 
 const db = useTestDatabase();
 
 describe('load', () => {
   it('16 concurrent runs against 5,000 due packages change each exactly once and log it exactly once', async () => {
     await createPackagesTable(db.client);
-    await db.client.query(`
-      CREATE TABLE audit (package_id int, is_active boolean, scheduled boolean);
-      CREATE FUNCTION audit_change() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN INSERT INTO audit VALUES (NEW.id, NEW.is_active, NEW.scheduled); RETURN NEW; END $$;
-      CREATE TRIGGER audit_change AFTER UPDATE ON special_packages FOR EACH ROW EXECUTE FUNCTION audit_change();
-      INSERT INTO special_packages (scheduled, auto_activate, schedule_date, schedule_time)
-      SELECT true, true, date '2026-01-01', time '09:00' FROM generate_series(1, 2500);
-      INSERT INTO special_packages (is_active, auto_deactivate, valid_until)
-      SELECT true, true, date '2026-01-01' FROM generate_series(1, 2500);`);
+    await addAuditTrigger(db.client);
+    await insertMany(db.client, { due: 2500, expired: 2500 });
     const runs = await Promise.all(Array.from({ length: 16 }, () => runCli(['run'], { env: { DATABASE_URL: db.url }, timeoutMs: 60_000 })));
     expect(runs.map((r) => r.code)).toEqual(Array(16).fill(0));
     const changeLines = runs.flatMap((r) => [...r.events('package.activated'), ...r.events('package.deactivated')]);

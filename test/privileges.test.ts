@@ -1,4 +1,4 @@
-// Issue 5, least privilege: a real tick as a role holding only the documented grants.
+// Least privilege: a real tick as a role holding only the documented grants.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { historyDdl } from '../src/sql/history-sql.ts';

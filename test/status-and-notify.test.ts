@@ -1,12 +1,14 @@
-// Issue 3: `status` (and its --max-age probe) and NOTIFY after ticks with changes.
+// `status` (and its --max-age probe) and NOTIFY after ticks with changes.
 import type pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { notificationPayload, runTick, type TickCompleted } from '../src/tick.ts';
+import { notificationPayload, runTick } from '../src/tick.ts';
 import { historyDdl } from '../src/sql/history-sql.ts';
 import { addUpdateTrigger, createPackagesTable, dropUpdateTrigger, insertPackage, useTestDatabase } from './support/database.ts';
 import { recordingLogger } from './support/logs.ts';
 import { runCli } from './support/cli.ts';
 import { tickOptions } from './support/tick-options.ts';
+import { expectCompleted } from './support/fixtures.ts';
+import { sleep, waitUntil } from './support/wait.ts';
 
 const db = useTestDatabase();
 
@@ -105,9 +107,7 @@ describe('--notify', () => {
     }
   });
 
-  async function waitForNotifications(count: number): Promise<void> {
-    for (let i = 0; i < 100 && received.length < count; i++) await new Promise((r) => setTimeout(r, 20));
-  }
+  const waitForNotifications = (count: number) => waitUntil(() => received.length >= count, { what: `${count} notifications` });
 
   it('sends exactly one notification for a tick with changes, none for dry, no-op or rolled-back ticks', async () => {
     const a = await insertPackage(db.client, { scheduled: true, auto_activate: true, schedule_date: '2026-01-01' });
@@ -117,12 +117,12 @@ describe('--notify', () => {
     await addUpdateTrigger(db.client, 'reject_all', `RAISE EXCEPTION 'no';`);
     await expect(runTick(db.client, options, recordingLogger())).rejects.toThrow();
     await dropUpdateTrigger(db.client, 'reject_all');
-    const real = (await runTick(db.client, options, recordingLogger())) as TickCompleted;
+    const real = expectCompleted(await runTick(db.client, options, recordingLogger()));
     await runTick(db.client, options, recordingLogger()); // no-op
     const marker = await insertPackage(db.client, { is_active: true, auto_deactivate: true, valid_until: '2026-01-01' });
-    const second = (await runTick(db.client, options, recordingLogger())) as TickCompleted;
+    const second = expectCompleted(await runTick(db.client, options, recordingLogger()));
     await waitForNotifications(2);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100); // room for a stray third notification to arrive
     // Notifications arrive in commit order: nothing came before, between or after these two.
     expect(received.map((p) => JSON.parse(p))).toEqual([
       { table: 'public.special_packages', runId: real.runId, activated: [String(a)], deactivated: [], activationSkipped: [], counts: { activated: 1, deactivated: 0, activationSkipped: 0 }, truncated: false },
@@ -133,7 +133,7 @@ describe('--notify', () => {
   it('sends counts with truncated: true when 2,000 ids do not fit in 8000 bytes', async () => {
     await db.client.query(`INSERT INTO special_packages (scheduled, auto_activate, schedule_date)
                            SELECT true, true, date '2026-01-01' FROM generate_series(1, 2000)`);
-    const result = (await runTick(db.client, tickOptions({ notifyChannel: 'package_changes' }), recordingLogger())) as TickCompleted;
+    const result = expectCompleted(await runTick(db.client, tickOptions({ notifyChannel: 'package_changes' }), recordingLogger()));
     expect(result.activated).toHaveLength(2000);
     await waitForNotifications(1);
     expect(received).toHaveLength(1);

@@ -4,6 +4,7 @@ import { runTick } from '../src/tick.ts';
 import { createPackagesTable, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
 import { recordingLogger } from './support/logs.ts';
 import { tickOptions } from './support/tick-options.ts';
+import { expectCompleted } from './support/fixtures.ts';
 
 const db = useTestDatabase();
 
@@ -18,7 +19,7 @@ describe('time zones', () => {
     const id = await insertPackage(db.client, row);
     const preview = async (timezone: string, at: string) => {
       const r = await runTick(db.client, tickOptions({ timezone, at, dryRun: true }), recordingLogger());
-      return r.status === 'completed' ? r.activated.map((a) => a.packageId) : [];
+      return expectCompleted(r).activated.map((a) => a.packageId);
     };
     expect(await preview('Europe/Berlin', '2026-06-10T06:59:59Z')).toEqual([]);
     expect(await preview('Europe/Berlin', '2026-06-10T07:00:00Z')).toEqual([String(id)]);
@@ -29,7 +30,7 @@ describe('time zones', () => {
 
   it('reads --at without an offset as wall-clock time in the business zone', async () => {
     const r = await runTick(db.client, tickOptions({ timezone: 'Asia/Tokyo', at: '2026-06-10T09:00:00', dryRun: true }), recordingLogger());
-    expect(r.status === 'completed' && r.now).toBe('2026-06-10T09:00:00.000+09:00');
+    expect(expectCompleted(r).now).toBe('2026-06-10T09:00:00.000+09:00');
   });
 
   it('spring forward: a schedule inside the skipped hour activates when the clock jumps past it', async () => {

@@ -10,7 +10,8 @@ export interface CliResult {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
-  lines: LogLine[];
+  /** stdout as JSON log lines; throws when stdout is not JSON lines (read `stdout` for human output). */
+  readonly lines: LogLine[];
   events(name: string): LogLine[];
 }
 
@@ -36,13 +37,20 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      let lines: LogLine[] = [];
-      try {
-        lines = parseJsonLines(stdout);
-      } catch {
-        lines = []; // human output (help, check, migrate --print)
-      }
-      resolve({ code, signal, stdout, stderr, lines, events: (name) => lines.filter((l) => l.event === name) });
+      // Parsed on first use and never guessed: an "expect no events" on output that is not
+      // JSON lines fails instead of passing on an empty list.
+      let parsed: LogLine[] | undefined;
+      const lines = () => (parsed ??= parseJsonLines(stdout));
+      resolve({
+        code,
+        signal,
+        stdout,
+        stderr,
+        get lines() {
+          return lines();
+        },
+        events: (name) => lines().filter((l) => l.event === name),
+      });
     });
     options.onSpawn?.(child);
   });

@@ -2,6 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, inject } from 'vitest';
+import { TICK_MARKER } from '../../src/sql/tick-sql.ts';
+import { waitUntil } from './wait.ts';
 
 export interface TestDatabase {
   url: string;
@@ -127,15 +129,13 @@ export async function dropUpdateTrigger(client: pg.ClientBase, name: string, tab
   await client.query(`DROP TRIGGER IF EXISTS ${name} ON ${table}`);
 }
 
-/** Waits until a CLI process's tick statement is running (e.g. asleep in a trigger). */
+/** Waits until a CLI process's tick statement is running (e.g. asleep in a trigger), found by its marker. */
 export async function waitForActiveTick(client: pg.ClientBase, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const { rows } = await client.query(
-      `SELECT 1 FROM pg_stat_activity WHERE application_name = 'package-scheduler' AND query LIKE '%WITH due AS%' AND state = 'active'`,
-    );
-    if (rows.length > 0) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error('the tick statement never started');
+  await waitUntil(
+    async () =>
+      (
+        await client.query(`SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND starts_with(query, $1::text)`, [TICK_MARKER])
+      ).rows.length > 0,
+    { what: 'the tick statement to start', timeoutMs },
+  );
 }
