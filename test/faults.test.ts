@@ -3,7 +3,7 @@
 import type { ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedServer } from '../scripts/postgres-server.js';
+import { startPrivatePostgres } from '../scripts/postgres-server.js';
 import {
   addUpdateTrigger,
   createPackagesTable,
@@ -59,11 +59,11 @@ describe('faults', () => {
 });
 
 describe('PostgreSQL stopped and started again', () => {
-  let server: Awaited<ReturnType<typeof startEmbeddedServer>>;
+  let server: Awaited<ReturnType<typeof startPrivatePostgres>>;
   let url: string;
 
   beforeAll(async () => {
-    server = await startEmbeddedServer();
+    server = await startPrivatePostgres();
     const admin = new pg.Client(server.adminUrl);
     await admin.connect();
     await createPackagesTable(admin);
@@ -81,7 +81,7 @@ describe('PostgreSQL stopped and started again', () => {
     const down = await runCli(['run', '--connect-timeout', '2000'], { env: { DATABASE_URL: url } });
     expect(down.code).toBe(75);
     expect(Date.now() - started).toBeLessThan(2000 + 3000); // the timeout plus Node's start-up
-    expect(down.stdout + down.stderr).not.toContain(':postgres@'); // no credentials echoed
+    expect(down.stdout + down.stderr).not.toContain(decodeURIComponent(new URL(url).password)); // no credentials echoed
     await server.resume();
     const up = await runCli(['run'], { env: { DATABASE_URL: url } });
     expect(up.code).toBe(0);

@@ -109,10 +109,12 @@ describe('a password never appears in any output', () => {
     expectCleanFailure(fromEnv, [75]);
     const dir = mkdtempSync(join(tmpdir(), 'ps-ssl-'));
     writeFileSync(join(dir, '.env'), `PGSSLMODE=require\n`);
-    const fromFile = await runCli(['run'], { env: { ...pgEnv, PGPASSWORD: 'postgres' }, cwd: dir });
+    // The server's own password, whatever TEST_DATABASE_URL or the harness gave it.
+    const password = decodeURIComponent(u.password);
+    const fromFile = await runCli(['run'], { env: { ...pgEnv, PGPASSWORD: password }, cwd: dir });
     expect(fromFile.code).toBe(75);
     // and without it, the same settings connect (the server has no SSL)
-    const plain = await runCli(['run'], { env: { ...pgEnv, PGPASSWORD: 'postgres', PGSSLMODE: 'disable' } });
+    const plain = await runCli(['run'], { env: { ...pgEnv, PGPASSWORD: password, PGSSLMODE: 'disable' } });
     expect(plain.code).toBe(0);
   });
 
