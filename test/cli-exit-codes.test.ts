@@ -1,7 +1,6 @@
 // The built binary, run as a subprocess, for every exit code it documents.
 import { createServer, type Server } from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -15,6 +14,7 @@ import {
 } from './support/database.ts';
 import { runCli } from './support/cli.ts';
 import { duePackage, holdTableLock } from './support/fixtures.ts';
+import { scratchDir } from './support/scratch.ts';
 
 const db = useTestDatabase();
 const due = duePackage();
@@ -77,7 +77,7 @@ describe('exit 0', () => {
   });
 
   it('reads settings from --env-file, with the environment taking precedence over it', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ps-env-'));
+    const dir = scratchDir('ps-env');
     const file = join(dir, 'scheduler.env');
     writeFileSync(file, `DATABASE_URL=${db.url}\nSCHEDULER_TIMEZONE=Asia/Tokyo\n`);
     const fromFile = await runCli(['run', '--env-file', file]);

@@ -1,11 +1,11 @@
 // Hostile and bad input: one clear line, the documented exit code, nothing executed,
 // and never a password in any output.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createPackagesTable, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
 import { runCli, type CliResult } from './support/cli.ts';
+import { scratchDir } from './support/scratch.ts';
 
 const db = useTestDatabase();
 const SECRET = 'S3cr3t-Pa55';
@@ -107,7 +107,7 @@ describe('a password never appears in any output', () => {
     const pgEnv = { PGHOST: u.hostname, PGPORT: u.port, PGUSER: u.username, PGPASSWORD: SECRET, PGDATABASE: u.pathname.slice(1) };
     const fromEnv = await runCli(['run'], { env: { ...pgEnv, PGSSLMODE: 'require' } });
     expectCleanFailure(fromEnv, [75]);
-    const dir = mkdtempSync(join(tmpdir(), 'ps-ssl-'));
+    const dir = scratchDir('ps-ssl');
     writeFileSync(join(dir, '.env'), `PGSSLMODE=require\n`);
     // The server's own password, whatever TEST_DATABASE_URL or the harness gave it.
     const password = decodeURIComponent(u.password);
