@@ -5,9 +5,10 @@
 //   MATRIX_NODE="20 22 24"       Node.js majors (default: the running one); others are installed
 //                                from npm's `node` package into .matrix-node/ on first use
 //   MATRIX_IMAGE="postgres:{major}"  another image name pattern
+//   MATRIX_TOTALS=<file>          also write {"passed":N,"failed":N} there (for .ci/run)
 // Needs a container engine (DOCKER_HOST); exits 1 when any run failed.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,7 +60,7 @@ try {
       }
       const ok = run.status === 0 && counts.failed === 0;
       const used = /\[test-postgres\] using (.*)/.exec(run.stderr)?.[1] ?? 'no server line';
-      results.push({ ok });
+      results.push({ ok, ...counts });
       console.log(`${ok ? 'PASS' : 'FAIL'}  node ${nodeVersion}  ${image}  ${counts.passed} passed, ${counts.failed} failed  ${seconds}s  (${used})`);
       if (!ok) process.stdout.write(`${run.stdout.split('\n').filter((l) => /FAIL|×|Error/.test(l)).slice(0, 20).join('\n')}\n`);
     }
@@ -67,4 +68,6 @@ try {
 } finally {
   rmSync(scratch, { recursive: true, force: true });
 }
-process.exitCode = results.every((r) => r.ok) ? 0 : 1;
+const totals = { passed: results.reduce((n, r) => n + r.passed, 0), failed: results.reduce((n, r) => n + r.failed, 0) };
+if (process.env.MATRIX_TOTALS) writeFileSync(process.env.MATRIX_TOTALS, JSON.stringify(totals));
+process.exitCode = results.length > 0 && results.every((r) => r.ok) ? 0 : 1;
