@@ -8,13 +8,14 @@
 //   start, and when the process exits (Ctrl-C in vitest included).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { arch, platform, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 /** @typedef {{ uid?: number, gid?: number }} Ids */
 
-const READY = 'database system is ready to accept connections';
+// A primary says "ready to accept connections", a hot standby "ready to accept read-only connections".
+const READY = /database system is ready to accept (read-only )?connections/;
 const START_TIMEOUT_MS = 60_000;
 
 /** The folder holding bin/, lib/ and share/ of the installed binaries. */
@@ -63,7 +64,7 @@ process.once('exit', () => {
 
 /**
  * @param {{ log?: (line: string) => void }} [options]
- * @returns {Promise<{ adminUrl: string, password: string, version: string, pause: () => Promise<void>, resume: () => Promise<void>, stop: () => Promise<void> }>}
+ * @returns {Promise<{ adminUrl: string, password: string, version: string, pause: () => Promise<void>, resume: () => Promise<void>, startStandby: () => Promise<{ url: string }>, stop: () => Promise<void> }>}
  */
 export async function startEmbeddedServer(options = {}) {
   const log = options.log ?? (() => {});
@@ -119,6 +120,33 @@ export async function startEmbeddedServer(options = {}) {
       child = undefined;
       live.set(dir, undefined);
     };
+    /** @type {import('node:child_process').ChildProcess | undefined} */
+    let standby;
+    // A hot standby of this server, from a copy of its data taken after a clean shutdown (as
+    // consistent as pg_basebackup's, which the npm binaries do not include); it streams from
+    // the primary and answers read-only queries, pg_is_in_recovery() = true.
+    const startStandby = async () => {
+      await halt();
+      const copy = join(dir, 'standby');
+      cpSync(data, copy, { recursive: true });
+      rmSync(join(copy, 'postmaster.pid'), { force: true });
+      writeFileSync(join(copy, 'standby.signal'), '');
+      appendFileSync(join(copy, 'postgresql.auto.conf'), `primary_conninfo = 'host=127.0.0.1 port=${port} user=postgres password=${password}'\n`);
+      if (ids.uid !== undefined) {
+        const owned = spawnSync('chown', ['-R', `${ids.uid}:${ids.gid}`, copy], { encoding: 'utf8' });
+        if (owned.status !== 0) throw new Error(`cannot hand ${copy} to the postgres user: ${owned.stderr}`);
+      }
+      chmodSync(copy, 0o700);
+      await start();
+      const standbyPort = await freePort();
+      standby = await startServer(
+        join(native, 'bin', 'postgres'),
+        ['-D', copy, '-p', String(standbyPort), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${copy}`, '-c', 'hot_standby=on', '-c', 'max_connections=200'],
+        ids,
+      );
+      live.set(copy, standby); // killed with the primary if the process exits first
+      return { url: `postgres://postgres:${password}@127.0.0.1:${standbyPort}/postgres` };
+    };
     await start();
     return {
       adminUrl: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
@@ -126,7 +154,14 @@ export async function startEmbeddedServer(options = {}) {
       version,
       pause: halt,
       resume: start,
+      startStandby,
       stop: async () => {
+        if (standby) {
+          const exited = new Promise((resolve) => standby?.once('exit', resolve));
+          standby.kill('SIGINT');
+          await exited;
+          live.delete(join(dir, 'standby'));
+        }
         await halt();
         rmSync(dir, { recursive: true, force: true });
         live.delete(dir);
@@ -170,11 +205,11 @@ function startServer(file, args, ids) {
     let stderr = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`no "${READY}" within ${START_TIMEOUT_MS} ms: ${stderr.trim().split('\n').slice(-3).join(' ')}`));
+      reject(new Error(`no "${READY.source}" within ${START_TIMEOUT_MS} ms: ${stderr.trim().split('\n').slice(-3).join(' ')}`));
     }, START_TIMEOUT_MS);
     const onData = (/** @type {Buffer} */ d) => {
       stderr += d;
-      if (stderr.includes(READY)) {
+      if (READY.test(stderr)) {
         clearTimeout(timer);
         child.stderr.off('data', onData);
         child.stderr.resume(); // keep draining the log so the server never blocks on a full pipe
@@ -188,7 +223,7 @@ function startServer(file, args, ids) {
     });
     child.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`the server exited (${code}) before accepting connections: ${stderr.trim().split('\n').slice(-3).join(' ')}`));
+      reject(new Error(`the server exited (${code}) before accepting connections: ${stderr.trim().split('\n').filter((l) => /FATAL|ERROR|PANIC/.test(l)).slice(-3).join(' ') || stderr.trim().split('\n').slice(-3).join(' ')}`));
     });
   });
 }

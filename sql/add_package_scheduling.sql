@@ -4,6 +4,13 @@
 -- Adding a column with a constant default only changes the catalog (PostgreSQL 11+).
 -- If an index build was interrupted, PostgreSQL leaves it INVALID and IF NOT EXISTS will
 -- not rebuild it: DROP INDEX CONCURRENTLY it and run this again (package-scheduler migrate does).
+-- A partitioned table (PARTITION BY …) cannot take CREATE INDEX CONCURRENTLY. For one,
+-- package-scheduler migrate builds each index the way PostgreSQL documents instead:
+--   CREATE INDEX IF NOT EXISTS <index> ON ONLY <table> (…) WHERE …;   -- invalid for now
+--   -- for each partition: CREATE INDEX CONCURRENTLY IF NOT EXISTS <partition>_due_…_idx
+--   --                     ON <partition> (…) WHERE …;
+--   ALTER INDEX <index> ATTACH PARTITION <partition>_due_…_idx;
+-- and the parent index becomes valid once every partition's index is attached.
 
 ALTER TABLE "special_packages"
   ADD COLUMN IF NOT EXISTS scheduled boolean NOT NULL DEFAULT false,

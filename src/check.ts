@@ -1,14 +1,15 @@
 // `package-scheduler check`: is everything in place, and what would a tick do now?
 import { ConfigError } from './errors.js';
-import type { Queryable } from './db.js';
+import { withTransaction, type Queryable } from './db.js';
 import type { QualifiedName } from './identifiers.js';
 export type { MisconfiguredRow } from './misconfigured.js';
 import { activationIndexName, deactivationIndexName } from './sql/migration-sql.js';
 import { indexState, type IndexState } from './index-state.js';
 import { findMisconfigured, type MisconfiguredRow } from './misconfigured.js';
+import { rowSecurityWarning } from './row-security.js';
 import { resolvePackagesTable } from './table.js';
 import { displayName } from './sql/fragments.js';
-import { previewTick, type ExpiryMode, type TickCompleted } from './tick.js';
+import { previewInTransaction, type ExpiryMode, type TickCompleted } from './tick.js';
 
 export interface CheckOptions {
   table: QualifiedName;
@@ -28,8 +29,16 @@ export interface CheckReport {
   misconfiguredCount: number;
 }
 
-/** Throws ConfigError (78) for problems a tick would fail on; warns for the rest. */
+/**
+ * Throws ConfigError (78) for problems a tick would fail on; warns for the rest. One read-only
+ * transaction whose limits are set before any other statement.
+ */
 export async function check(client: Queryable, options: CheckOptions): Promise<CheckReport> {
+  const limits = { readOnly: true, lockTimeoutMs: options.lockTimeoutMs, statementTimeoutMs: options.statementTimeoutMs };
+  return withTransaction(client, limits, () => checkInTransaction(client, options));
+}
+
+async function checkInTransaction(client: Queryable, options: CheckOptions): Promise<CheckReport> {
   const { rows: zone } = await client.query<{ known: boolean }>(
     'SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1::text) AS known',
     [options.timezone],
@@ -47,10 +56,12 @@ export async function check(client: Queryable, options: CheckOptions): Promise<C
     if (state !== 'valid') warnings.push(`index ${name} is ${state}: ticks scan the whole table; run "package-scheduler migrate"`);
   }
   if (!table.hasUpdatedAt) warnings.push(`${display} has no updated_at timestamp column: changes are not stamped`);
+  const hidden = await rowSecurityWarning(client, table);
+  if (hidden) warnings.push(hidden);
 
   const misconfigured = await findMisconfigured(client, table);
 
-  const due = await previewTick(client, options);
+  const due = await previewInTransaction(client, options);
   return {
     table: display,
     timezone: options.timezone,

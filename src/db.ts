@@ -111,26 +111,66 @@ export interface TransactionOptions {
 // server notice within a second that a client died mid-statement (SIGKILL, lost host) and roll
 // back, instead of finishing a long statement for nobody while holding the tick's locks.
 // Older servers do not have the setting: it is set only where pg_settings lists it.
-const SET_LOCAL_SQL = `
-SELECT set_config('lock_timeout', $1::text, true),
-       set_config('statement_timeout', $2::text, true),
-       (SELECT set_config(name, '1000', true) FROM pg_settings WHERE name = 'client_connection_check_interval')`;
+const CHECK_INTERVAL_SQL = `SELECT set_config(name, '1000', true) FROM pg_settings WHERE name = 'client_connection_check_interval'`;
+
+/** A timeout as a literal for SET: a whole number of milliseconds, checked, never user text. */
+function milliseconds(value: number | undefined): string {
+  const ms = value ?? 0;
+  if (!Number.isSafeInteger(ms) || ms < 0) throw new TypeError(`invalid timeout: ${String(value)} is not a whole number of milliseconds`);
+  return String(ms);
+}
 
 export async function withTransaction<T>(
   client: Queryable,
   options: TransactionOptions,
   fn: () => Promise<T>,
 ): Promise<T> {
-  await client.query(options.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
+  // BEGIN and both timeouts go in one simple-query message, before any other work: each SET
+  // LOCAL applies to what follows it, so a database-level statement_timeout of a millisecond
+  // cannot cancel the transaction before its own limits are in place. Nothing is left on the
+  // session (PgBouncer hands the server connection to someone else after COMMIT).
+  const begin = `${options.readOnly ? 'BEGIN READ ONLY' : 'BEGIN'}; SET LOCAL statement_timeout = ${milliseconds(options.statementTimeoutMs)}; SET LOCAL lock_timeout = ${milliseconds(options.lockTimeoutMs)}`;
   try {
-    await client.query(SET_LOCAL_SQL, [`${options.lockTimeoutMs ?? 0}ms`, `${options.statementTimeoutMs ?? 0}ms`]);
+    await client.query(begin);
+    await client.query(CHECK_INTERVAL_SQL);
     const result = await fn();
     await client.query('COMMIT');
     return result;
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {}); // a dead connection rolls back by itself
-    throw error;
+    throw await explainReadOnly(client, error);
   }
+}
+
+/**
+ * Session limits for statements that cannot run in a transaction (CREATE INDEX CONCURRENTLY),
+ * set in one message before them and reset afterwards, so the connection goes back as it came.
+ */
+export async function withSessionLimits<T>(client: Queryable, limits: Required<Omit<TransactionOptions, 'readOnly'>>, fn: () => Promise<T>): Promise<T> {
+  await client.query(`SET statement_timeout = ${milliseconds(limits.statementTimeoutMs)}; SET lock_timeout = ${milliseconds(limits.lockTimeoutMs)}`);
+  try {
+    return await fn();
+  } finally {
+    await client.query('RESET statement_timeout; RESET lock_timeout').catch(() => {});
+  }
+}
+
+// read_only_sql_transaction: a hot standby (after a failover that left the URL pointing at the
+// old primary) or default_transaction_read_only = on. Usually temporary, never a bug.
+const READ_ONLY = '25006';
+
+/** Names the cause of a read-only refusal (75); any other error is returned unchanged. */
+export async function explainReadOnly(client: Queryable, error: unknown): Promise<unknown> {
+  if (errorCode(error) !== READ_ONLY) return error;
+  const standby = await client
+    .query<{ standby: boolean }>('SELECT pg_is_in_recovery() AS standby')
+    .then((r) => r.rows[0]?.standby === true, () => false);
+  return new TemporaryError(
+    standby
+      ? 'the database is read-only: it is a hot standby (a failover in progress, or DATABASE_URL points at a replica); nothing was changed'
+      : 'the database is read-only (default_transaction_read_only = on, or a hot standby?); nothing was changed',
+    { cause: error },
+  );
 }
 
 /**

@@ -35,7 +35,7 @@ const TEMPORARY_SQLSTATE_CLASSES = new Set([
   '40', // transaction rollback: serialization_failure, deadlock_detected
   '58', // system error (I/O)
 ]);
-const TEMPORARY_SQLSTATES = new Set(['55P03', '55006']); // lock_not_available, object_in_use
+const TEMPORARY_SQLSTATES = new Set(['55P03', '55006', '25006']); // lock_not_available, object_in_use, read_only_sql_transaction
 
 // SQLSTATEs that no retry will fix.
 const CONFIG_SQLSTATE_CLASSES = new Set([

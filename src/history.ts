@@ -1,6 +1,6 @@
 // `package-scheduler history`: the recorded changes, newest first.
 import { ConfigError } from './errors.js';
-import { query, type Queryable } from './db.js';
+import { query, withTransaction, type Queryable } from './db.js';
 import type { QualifiedName } from './identifiers.js';
 import { displayName, isoUtc } from './sql/fragments.js';
 import { Params } from './sql/params.js';
@@ -15,6 +15,9 @@ export interface HistoryQuery {
   since?: string;
   timezone: string;
   limit?: number;
+  /** Limits of the read-only transaction (default 5 s and 30 s). */
+  lockTimeoutMs?: number;
+  statementTimeoutMs?: number;
 }
 
 export interface HistoryEvent {
@@ -30,7 +33,13 @@ export interface HistoryEvent {
   happenedAt: string;
 }
 
+/** One read-only transaction whose limits are set before any other statement. */
 export async function readHistory(client: Queryable, filter: HistoryQuery): Promise<HistoryEvent[]> {
+  const limits = { readOnly: true, lockTimeoutMs: filter.lockTimeoutMs ?? 5000, statementTimeoutMs: filter.statementTimeoutMs ?? 30_000 };
+  return withTransaction(client, limits, () => readInTransaction(client, filter));
+}
+
+async function readInTransaction(client: Queryable, filter: HistoryQuery): Promise<HistoryEvent[]> {
   const table = await resolvePackagesTable(client, filter.table, { history: true, historySchema: filter.historySchema });
   if (!table.history) {
     throw new ConfigError('no history tables: run "package-scheduler migrate" to create them (ticks record history from then on)');

@@ -38,6 +38,7 @@ export function formatStatus(report: StatusReport): string {
     else lines.push(`last counts   ${last.activated ?? 0} activated, ${last.deactivated ?? 0} deactivated, ${last.activationSkipped ?? 0} skipped`);
   }
   const c = report.counts;
+  for (const warning of report.warnings) lines.push(`warning   ${warning}`);
   lines.push(`packages  ${c.scheduled} scheduled, ${c.active} active (${c.activeWithAutoDeactivate} with auto_deactivate), ${c.dueNow} due now, ${c.misconfigured} misconfigured`);
   lines.push('');
   lines.push(...upcoming('next activations', report.nextActivations));

@@ -1,12 +1,13 @@
 // `package-scheduler status`: did the scheduler run, what happens next, what is stuck.
-import { query, type Queryable } from './db.js';
+import { query, withTransaction, type Queryable } from './db.js';
 import type { QualifiedName } from './identifiers.js';
 import { findMisconfigured, type MisconfiguredRow } from './misconfigured.js';
 import { displayName, isoLocal, isoUtc, packageIdAndNameSql } from './sql/fragments.js';
 import { Params } from './sql/params.js';
 import { deactivationDueLocalSql, validUntilTextSql, type ExpiryMode } from './sql/tick-sql.js';
+import { rowSecurityWarning } from './row-security.js';
 import { resolvePackagesTable, type PackagesTable } from './table.js';
-import { previewTick, type TickCompleted } from './tick.js';
+import { previewInTransaction, type TickCompleted } from './tick.js';
 
 export interface StatusOptions {
   table: QualifiedName;
@@ -63,15 +64,23 @@ export interface StatusReport {
   nextDeactivations: Upcoming[];
   overdue: Overdue[];
   misconfigured: MisconfiguredRow[];
+  /** Conditions that can keep packages from being handled (e.g. row-level security). */
+  warnings: string[];
   counts: { scheduled: number; active: number; activeWithAutoDeactivate: number; dueNow: number; misconfigured: number };
 }
 
+/** One read-only transaction whose limits are set before any other statement. */
 export async function status(client: Queryable, options: StatusOptions): Promise<StatusReport> {
+  const limits = { readOnly: true, lockTimeoutMs: options.lockTimeoutMs, statementTimeoutMs: options.statementTimeoutMs };
+  return withTransaction(client, limits, () => statusInTransaction(client, options));
+}
+
+async function statusInTransaction(client: Queryable, options: StatusOptions): Promise<StatusReport> {
   const table = await resolvePackagesTable(client, options.table, { history: true, historySchema: options.historySchema });
   const display = displayName(table);
   const limit = options.limit ?? 10;
   const lastRun = table.history ? await readLastRun(client, table, display) : null;
-  const preview = await previewTick(client, options);
+  const preview = await previewInTransaction(client, options);
   const lastTickAge = lastRun?.lastTickAgeSeconds ?? null;
   const misconfigured = await findMisconfigured(client, table);
   const counts = await countPackages(client, table);
@@ -85,6 +94,7 @@ export async function status(client: Queryable, options: StatusOptions): Promise
     nextDeactivations: await nextDeactivations(client, table, options, limit),
     overdue: overdueFrom(preview, lastTickAge),
     misconfigured: misconfigured.rows,
+    warnings: [await rowSecurityWarning(client, table)].filter((w): w is string => w !== undefined),
     counts: {
       ...counts,
       dueNow: preview.activated.length + preview.deactivated.length + preview.activationSkipped.length,

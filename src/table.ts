@@ -92,6 +92,8 @@ SELECT n.nspname AS schema,
 export interface LocatedTable {
   schema: string;
   name: string;
+  /** 'r' a plain table, 'p' a partitioned one. */
+  relkind: 'r' | 'p';
   /** Column name to type, as format_type() spells it. */
   columns: Record<string, string>;
   primaryKey: string[];
@@ -126,6 +128,7 @@ export async function locateTable(client: Queryable, table: QualifiedName, histo
   return {
     schema: row.schema,
     name: row.name,
+    relkind: row.relkind as 'r' | 'p',
     columns: row.columns,
     primaryKey: row.primary_key ?? [],
     historySchema: row.history_schema,

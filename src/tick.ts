@@ -117,13 +117,16 @@ export async function runTick(client: Queryable, options: TickOptions, baseLogge
 
 /** What a tick would do now (or at `options.at`): read-only, logs nothing, records nothing. */
 export async function previewTick(client: Queryable, options: PreviewOptions): Promise<TickCompleted> {
+  return withTransaction(client, transactionOptions(options, true), () => previewInTransaction(client, options));
+}
+
+/** previewTick's work, for callers (check, status) already inside their own read-only transaction. */
+export async function previewInTransaction(client: Queryable, options: PreviewOptions): Promise<TickCompleted> {
   const started = performance.now();
-  const result = await withTransaction(client, transactionOptions(options, true), async () => {
-    const table = await resolve(client, options.table, false, undefined);
-    const clock = await readClock(client, options);
-    const rows = await preview(client, table, options, clock);
-    return summarize(rows, { runId: randomUUID(), dryRun: true, table: displayName(table), timezone: options.timezone, now: clockText(clock) });
-  });
+  const table = await resolve(client, options.table, false, undefined);
+  const clock = await readClock(client, options);
+  const rows = await preview(client, table, options, clock);
+  const result = summarize(rows, { runId: randomUUID(), dryRun: true, table: displayName(table), timezone: options.timezone, now: clockText(clock) });
   result.durationMs = elapsed(started);
   return result;
 }

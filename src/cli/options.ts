@@ -29,7 +29,7 @@ export function tickOptions(config: Config, version: string, runId: string): Tic
 }
 
 export function migrateOptions(config: Config): MigrateOptions {
-  return { table: config.table, lockTimeoutMs: config.lockTimeoutMs, history: config.history };
+  return { table: config.table, lockTimeoutMs: config.lockTimeoutMs, statementTimeoutMs: config.statementTimeoutMs, history: config.history };
 }
 
 export function checkOptions(config: Config): CheckOptions {
@@ -54,5 +54,7 @@ export function historyQuery(config: Config): HistoryQuery {
     since: config.since,
     timezone: config.timezone,
     limit: config.limit,
+    lockTimeoutMs: config.lockTimeoutMs,
+    statementTimeoutMs: config.statementTimeoutMs,
   };
 }
