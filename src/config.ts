@@ -40,6 +40,9 @@ export interface Flags {
   maxAge?: string;
   package?: string;
   since?: string;
+  metricsFile?: string;
+  heartbeatUrl?: string;
+  heartbeatTimeout?: string;
 }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -72,6 +75,11 @@ export interface Config {
   since?: string;
   /** history --package. */
   packageId?: string;
+  /** run: Prometheus text file, replaced atomically after each tick. */
+  metricsFile?: string;
+  /** run: heartbeat base URL (Healthchecks-style: /start, then /<exit code>). */
+  heartbeatUrl?: string;
+  heartbeatTimeoutMs: number;
 }
 
 export const DEFAULTS = {
@@ -84,6 +92,7 @@ export const DEFAULTS = {
   historyDays: 90,
   statusLimit: 10,
   historyLimit: 50,
+  heartbeatTimeoutMs: 5_000,
 };
 
 // PostgreSQL's timeouts are int4 milliseconds.
@@ -96,6 +105,8 @@ export interface BuildOptions {
   hostTimezone: () => string;
   /** Settings only some commands have; the others ignore them. */
   command: CommandName;
+  /** Whether a folder exists (for --metrics-file); injected so this module stays pure. */
+  folderExists?: (path: string) => boolean;
 }
 
 function milliseconds(flag: string | undefined, env: Env, setting: { flag: string; env: string }, fallback: number): number {
@@ -146,6 +157,7 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
   const maxAgeSeconds = maxAgeSource === undefined ? undefined : integer(maxAgeSource, 0, 1, MAX_AGE_SECONDS, 'seconds');
   if (maxAgeSeconds !== undefined && history === false) throw new UsageError('--max-age needs run history; drop --no-history');
   const sinceSource = nonEmpty(pick(flags.since, env, { flag: '--since' }));
+  const monitoring = command === 'run' ? monitoringSettings(flags, env, options.folderExists) : { heartbeatTimeoutMs: DEFAULTS.heartbeatTimeoutMs };
   const packageSource = nonEmpty(pick(flags.package, env, { flag: '--package' }));
 
   return {
@@ -168,7 +180,38 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
     maxAgeSeconds,
     since: sinceSource === undefined ? undefined : timestamp(sinceSource),
     packageId: packageSource?.value.trim(),
+    ...monitoring,
   };
+}
+
+function monitoringSettings(flags: Flags, env: Env, folderExists = (_: string) => true) {
+  const metricsSource = nonEmpty(pick(flags.metricsFile, env, { flag: '--metrics-file', env: 'SCHEDULER_METRICS_FILE' }));
+  const metricsFile = metricsSource?.value.trim();
+  if (metricsFile !== undefined) {
+    if (metricsFile.endsWith('/')) throw invalid(metricsSource!, `"${metricsFile}" is a folder; name the file, e.g. ${metricsFile}package_scheduler.prom`);
+    const folder = metricsFile.includes('/') ? metricsFile.slice(0, metricsFile.lastIndexOf('/')) || '/' : '.';
+    // The folder is the machine's state, not a typo in the command line: 78 either way.
+    if (!folderExists(folder)) throw new ConfigError(`${names(metricsSource!.setting)}: folder ${folder} does not exist`);
+  }
+  const urlSource = nonEmpty(pick(flags.heartbeatUrl, env, { flag: '--heartbeat-url', env: 'SCHEDULER_HEARTBEAT_URL' }));
+  let heartbeatUrl: string | undefined;
+  if (urlSource !== undefined) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(urlSource.value.trim());
+    } catch {
+      // never echoed: the URL carries the check's secret token
+    }
+    if (parsed === undefined || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+      throw invalid(urlSource, 'not an http:// or https:// URL');
+    }
+    heartbeatUrl = parsed.toString().replace(/\/+$/, '');
+  }
+  const heartbeatTimeoutMs = integer(
+    nonEmpty(pick(flags.heartbeatTimeout, env, { flag: '--heartbeat-timeout', env: 'SCHEDULER_HEARTBEAT_TIMEOUT' })),
+    DEFAULTS.heartbeatTimeoutMs, 1, 60_000, 'milliseconds',
+  );
+  return { metricsFile, heartbeatUrl, heartbeatTimeoutMs };
 }
 
 function timestamp(source: Sourced): string {

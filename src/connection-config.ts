@@ -11,8 +11,13 @@ const PG_VARIABLES = ['PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE'] 
  * Every password the settings hold, however given (also in a URL too malformed to use, and in
  * the URL that loses to the flag). Known before any other setting is validated.
  */
-export function secretsOf(flags: { databaseUrl?: string }, env: Env): string[] {
+export function secretsOf(flags: { databaseUrl?: string; heartbeatUrl?: string }, env: Env): string[] {
   const secrets: string[] = [];
+  // A heartbeat URL is a secret as a whole: its path is the check's token.
+  for (const url of [flags.heartbeatUrl, env.SCHEDULER_HEARTBEAT_URL]) {
+    const trimmed = url?.trim();
+    if (trimmed) secrets.push(trimmed, trimmed.replace(/\/+$/, ''), ...pathOf(trimmed));
+  }
   if (env.PGPASSWORD) secrets.push(env.PGPASSWORD);
   for (const url of [flags.databaseUrl, env.DATABASE_URL]) {
     const match = url === undefined ? null : /^[a-z]+:\/\/[^:/@]*:([^@]*)@/i.exec(url.trim());
@@ -67,6 +72,15 @@ function sslFromMode(env: Env): Pick<ConnectionOptions, 'ssl'> {
   if (['prefer', 'require', 'verify-ca', 'verify-full'].includes(mode)) return { ssl: true };
   if (mode === 'no-verify') return { ssl: { rejectUnauthorized: false } };
   throw new ConfigError(`invalid PGSSLMODE: "${mode}" (disable, prefer, require, verify-ca, verify-full or no-verify)`);
+}
+
+function pathOf(url: string): string[] {
+  try {
+    const path = new URL(url).pathname.replace(/\/+$/, '');
+    return path.length > 1 ? [path] : [];
+  } catch {
+    return [];
+  }
 }
 
 function safeDecode(text: string): string {

@@ -23,7 +23,12 @@ export interface StatusOptions {
 export interface LastRun {
   runId: string | null;
   outcome: 'completed' | 'skipped' | 'failed' | null;
+  lastTickStartedAt: string | null;
   lastTickFinishedAt: string | null;
+  /** The same figures as the metrics file: Unix seconds of the last tick's end and of the last success, and its duration. */
+  lastRunTimestampSeconds: number | null;
+  lastRunDurationSeconds: number | null;
+  lastSuccessTimestampSeconds: number | null;
   /** Seconds since the last tick of any outcome finished, by the database clock. */
   lastTickAgeSeconds: number | null;
   lastSuccessAt: string | null;
@@ -108,6 +113,10 @@ async function readLastRun(client: Queryable, table: PackagesTable, display: str
   const { rows } = await query<Record<string, string | number | null>>(
     client,
     params.statement(`SELECT last_run_id::text AS run_id, last_outcome, ${isoUtc('last_tick_finished_at')} AS finished,
+            ${isoUtc('last_tick_started_at')} AS started,
+            extract(epoch FROM last_tick_finished_at)::float8 AS finished_epoch,
+            extract(epoch FROM last_tick_finished_at - last_tick_started_at)::float8 AS duration,
+            extract(epoch FROM last_success_at)::float8 AS success_epoch,
             extract(epoch FROM now() - last_tick_finished_at)::float8 AS finished_age,
             ${isoUtc('last_success_at')} AS success,
             floor(extract(epoch FROM now() - last_success_at))::int AS success_age,
@@ -120,7 +129,11 @@ async function readLastRun(client: Queryable, table: PackagesTable, display: str
   return {
     runId: r.run_id as string | null,
     outcome: r.last_outcome as LastRun['outcome'],
+    lastTickStartedAt: r.started as string | null,
     lastTickFinishedAt: r.finished as string | null,
+    lastRunTimestampSeconds: r.finished_epoch as number | null,
+    lastRunDurationSeconds: r.duration as number | null,
+    lastSuccessTimestampSeconds: r.success_epoch as number | null,
     lastTickAgeSeconds: r.finished_age as number | null,
     lastSuccessAt: r.success as string | null,
     lastSuccessAgeSeconds: r.success_age as number | null,

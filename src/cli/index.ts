@@ -1,6 +1,7 @@
 // The only module that touches the process: argv, process.env, the .env file, stdout/stderr,
 // signals and the exit code. It parses, builds the Config, hands it to one command and sets
 // process.exitCode; it never calls process.exit, so open handles close on their own.
+import { statSync } from 'node:fs';
 import { CommanderError } from 'commander';
 import { buildConfig, logLevelSetting, secretsOf, type CommandName, type Env, type Flags } from '../config.js';
 import { ExitCode, describeError } from '../errors.js';
@@ -50,13 +51,21 @@ async function execute(command: CommandName, flags: Flags, { processEnv, version
     env = await loadEnvironment(flags.envFile, processEnv);
     secrets = secretsOf(flags, env);
     if (command === 'migrate' && flags.print) return await (await import('./commands/migrate.js')).printMigration(flags, env);
-    const config = buildConfig(flags, env, { hostTimezone: () => hostTimezone(processEnv), command });
+    const config = buildConfig(flags, env, { hostTimezone: () => hostTimezone(processEnv), command, folderExists });
     logger = warnings.logger = await makeLogger(config.logLevel);
     const handler = await COMMANDS[command]();
     return await handler(config, { logger, version });
   } catch (error) {
     logger ??= await makeLogger(requestedLogLevel(flags, env));
     return reportFailure(FAILED_EVENT[command], error, logger, secrets);
+  }
+}
+
+function folderExists(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }
 

@@ -8,7 +8,7 @@ import type { StatusOptions } from '../status.js';
 import type { TickOptions } from '../tick.js';
 
 /** Where status and history read run history from: they read it whenever its tables exist. */
-function historySchemaOf(config: Config): string | undefined {
+export function historySchemaOf(config: Config): string | undefined {
   return config.history === false ? undefined : config.history.schema;
 }
 

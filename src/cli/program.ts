@@ -50,6 +50,9 @@ export function buildProgram(version: string, action: Action): Command {
   historySchemaOption(run)
     .option('--history-days <days>', 'delete history events older than this (env SCHEDULER_HISTORY_DAYS; default 90)')
     .option('--notify <channel>', 'pg_notify this channel after a tick with changes (env SCHEDULER_NOTIFY_CHANNEL)')
+    .option('--metrics-file <path>', 'write Prometheus metrics here after each tick, atomically (env SCHEDULER_METRICS_FILE)')
+    .option('--heartbeat-url <url>', 'ping <url>/start before and <url>/<exit code> after each tick (env SCHEDULER_HEARTBEAT_URL)')
+    .option('--heartbeat-timeout <ms>', 'timeout of each heartbeat ping (env SCHEDULER_HEARTBEAT_TIMEOUT; default 5000)')
     .action((flags: Flags) => action('run', flags));
 
   const migrate = connectionOptions(program.command('migrate'))

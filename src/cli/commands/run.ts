@@ -1,21 +1,61 @@
-// `run`: one tick on its own connection (or a loop of them with --every; see loop.ts).
+// `run`: one tick on its own connection (or a loop of them with --every; see loop.ts), each
+// observed: heartbeat start, the tick, the metrics file, heartbeat end. Monitoring never
+// changes the tick's exit code.
 import { randomUUID } from 'node:crypto';
 import { withConnection } from '../../db.js';
-import { ExitCode } from '../../errors.js';
-import { runTick } from '../../tick.js';
+import { ExitCode, exitCodeFor } from '../../errors.js';
+import { runTick, type TickResult } from '../../tick.js';
 import type { Config } from '../../config.js';
-import { TickError } from '../failure.js';
+import { TickError, scrub } from '../failure.js';
+import type { Heartbeat } from '../heartbeat.js';
 import { tickOptions } from '../options.js';
 import type { CommandContext, CommandHandler } from './context.js';
 
 // A new connection per tick, also in --every mode: see docs/design.md ("Connections").
-export async function tickOnce(config: Config, context: CommandContext): Promise<void> {
+async function tickOnce(config: Config, context: CommandContext): Promise<TickResult> {
   const runId = randomUUID();
   try {
-    await withConnection(config.connection, (client) => runTick(client, tickOptions(config, context.version, runId), context.logger));
+    return await withConnection(config.connection, (client) => runTick(client, tickOptions(config, context.version, runId), context.logger));
   } catch (error) {
     throw new TickError(runId, error);
   }
+}
+
+/** One tick with its pings and metrics; returns the tick's result or throws its TickError. */
+export async function observedTick(config: Config, context: CommandContext): Promise<TickResult> {
+  // Loaded only when asked for: a plain cron run does not pay for them at start-up.
+  const pings = config.heartbeatUrl ? await import('../heartbeat.js') : undefined;
+  const heartbeat: Heartbeat | undefined = config.heartbeatUrl
+    ? { url: config.heartbeatUrl, timeoutMs: config.heartbeatTimeoutMs, logger: context.logger }
+    : undefined;
+  if (heartbeat) await pings!.pingStart(heartbeat);
+  const started = performance.now();
+  let result: TickResult | undefined;
+  let failure: TickError | undefined;
+  try {
+    result = await tickOnce(config, context);
+  } catch (error) {
+    failure = error as TickError;
+  }
+  const durationSeconds = (performance.now() - started) / 1000;
+  const exitCode = failure ? exitCodeFor(failure.cause) : ExitCode.ok;
+  if (config.metricsFile) {
+    const { recordMetrics } = await import('../tick-metrics.js');
+    await recordMetrics(config, context, { result, exitCode, durationSeconds });
+  }
+  if (heartbeat) await pings!.pingEnd(heartbeat, exitCode, scrub(pingBody(result, failure), config.secrets));
+  if (failure) throw failure;
+  return result!;
+}
+
+function pingBody(result: TickResult | undefined, failure: TickError | undefined): string {
+  if (failure) {
+    const cause = failure.cause;
+    return `failed: ${cause instanceof Error ? cause.message : String(cause)}\n`;
+  }
+  if (result?.status === 'skipped') return 'skipped: another run holds the lock for this table\n';
+  const done = result as Extract<TickResult, { status: 'completed' }>;
+  return `activated=${done.activated.length} deactivated=${done.deactivated.length} activation_skipped=${done.activationSkipped.length}\n`;
 }
 
 export const run: CommandHandler = async (config, context) => {
@@ -23,6 +63,6 @@ export const run: CommandHandler = async (config, context) => {
     const { loop } = await import('./loop.js');
     return loop(config, context);
   }
-  await tickOnce(config, context);
+  await observedTick(config, context);
   return ExitCode.ok;
 };

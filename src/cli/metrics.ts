@@ -1,0 +1,81 @@
+// --metrics-file: the Prometheus text exposition format, for node_exporter's textfile
+// collector. Replaced atomically (a temp file in the same folder, then rename) so the
+// collector never reads half a file.
+import { chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+
+export interface MetricsSample {
+  table: string;
+  version: string;
+  timezone: string;
+  /** Unix seconds. */
+  endedAt: number;
+  durationSeconds: number;
+  exitCode: number;
+  changes: { activated: number; deactivated: number; activationSkipped: number };
+  /** Unix seconds of the last successful tick, when one is known. */
+  lastSuccessAt?: number;
+}
+
+/** Label values per the exposition format: backslash, double quote and newline escaped. */
+export function escapeLabel(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+export function formatMetrics(m: MetricsSample): string {
+  const table = `table="${escapeLabel(m.table)}"`;
+  const gauge = (name: string, help: string, samples: [labels: string, value: number][]) =>
+    [`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, ...samples.map(([labels, value]) => `${name}{${labels}} ${value}`)].join('\n');
+  const metrics = [
+    gauge('package_scheduler_last_run_timestamp_seconds', 'When the last tick ended, in Unix time.', [[table, m.endedAt]]),
+    gauge('package_scheduler_last_run_duration_seconds', 'How long the last tick took.', [[table, m.durationSeconds]]),
+    gauge('package_scheduler_last_run_exit_code', 'Exit code of the last tick: 0 done or skipped, 70 unexpected, 75 temporary, 78 configuration.', [
+      [table, m.exitCode],
+    ]),
+    gauge('package_scheduler_last_run_changes', 'Packages the last tick changed, by action.', [
+      [`${table},action="activated"`, m.changes.activated],
+      [`${table},action="deactivated"`, m.changes.deactivated],
+      [`${table},action="activation_skipped"`, m.changes.activationSkipped],
+    ]),
+  ];
+  if (m.lastSuccessAt !== undefined) {
+    metrics.push(gauge('package_scheduler_last_success_timestamp_seconds', 'When the last successful tick ended, in Unix time.', [[table, m.lastSuccessAt]]));
+  }
+  metrics.push(
+    gauge('package_scheduler_info', 'Build and settings of the scheduler.', [
+      [`${table},version="${escapeLabel(m.version)}",timezone="${escapeLabel(m.timezone)}"`, 1],
+    ]),
+  );
+  return `${metrics.join('\n')}\n`;
+}
+
+/** Atomic: readers see the old file or the new one, never a part of either. */
+export function writeMetricsFile(path: string, text: string): void {
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    writeFileSync(temp, text, { mode: 0o644 });
+    chmodSync(temp, 0o644); // whatever the umask: the collector runs as another user
+    renameSync(temp, path);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  }
+}
+
+/** What the previous file said: the last success and the table label, if it has them. */
+export function readPreviousMetrics(path: string): { lastSuccessAt?: number; table?: string } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return {};
+  }
+  const success = /^package_scheduler_last_success_timestamp_seconds\{table="((?:[^"\\]|\\.)*)"\} (\S+)$/m.exec(text);
+  const any = /^package_scheduler_last_run_timestamp_seconds\{table="((?:[^"\\]|\\.)*)"\} /m.exec(text);
+  const value = success ? Number(success[2]) : NaN;
+  const label = success?.[1] ?? any?.[1];
+  return {
+    ...(Number.isFinite(value) ? { lastSuccessAt: value } : {}),
+    ...(label !== undefined ? { table: label.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c)) } : {}),
+  };
+}
