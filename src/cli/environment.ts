@@ -4,10 +4,38 @@ import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import type { Env } from '../config.js';
 
-/** process.env merged over the env file: a variable set in the environment wins. */
+/**
+ * process.env merged over the env file (a variable set in the environment wins), with the
+ * `*_FILE` secrets read in.
+ */
 export async function loadEnvironment(envFileFlag: string | undefined, processEnv: NodeJS.ProcessEnv): Promise<Env> {
   const path = envFileFlag ?? (processEnv.SCHEDULER_ENV_FILE === '' ? undefined : processEnv.SCHEDULER_ENV_FILE);
-  return { ...(await loadEnvFile(path)), ...definedOnly(processEnv) };
+  return readSecretFiles({ ...(await loadEnvFile(path)), ...definedOnly(processEnv) });
+}
+
+// The official database images' convention (Docker and Kubernetes secrets are files):
+// X_FILE names a file whose content is X. Never both; the content is never shown.
+const SECRET_FILES = ['DATABASE_URL', 'PGPASSWORD'] as const;
+
+function readSecretFiles(env: Env): Env {
+  const out = { ...env };
+  for (const name of SECRET_FILES) {
+    const file = env[`${name}_FILE`];
+    if (file === undefined || file === '') continue;
+    if (env[name] !== undefined && env[name] !== '') {
+      throw new ConfigError(`both ${name} and ${name}_FILE are set; set only one`);
+    }
+    let content: string;
+    try {
+      content = readFileSync(file, 'utf8');
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      throw new ConfigError(`${name}_FILE: cannot read ${file}${code ? ` (${code})` : ''}`);
+    }
+    out[name] = content.replace(/\r?\n$/, '');
+    delete out[`${name}_FILE`];
+  }
+  return out;
 }
 
 // cron starts jobs in $HOME, so ./.env is only read when it exists; a file named with

@@ -63,6 +63,26 @@ export const run: CommandHandler = async (config, context) => {
     const { loop } = await import('./loop.js');
     return loop(config, context);
   }
-  await observedTick(config, context);
+  await untilTickEnds(context, () => observedTick(config, context));
   return ExitCode.ok;
 };
+
+/**
+ * One-shot mode and signals: the first SIGTERM/SIGINT lets the tick in progress finish (or roll
+ * back; it is bounded by statement_timeout) instead of killing it, so `docker stop` on a
+ * container where this is PID 1 (which ignores unhandled SIGTERM) ends it promptly and the
+ * same way everywhere. A second signal kills the process as usual.
+ */
+async function untilTickEnds<T>(context: CommandContext, tick: () => Promise<T>): Promise<T> {
+  const signals = ['SIGTERM', 'SIGINT'] as const;
+  const stop = (signal: NodeJS.Signals) => {
+    context.logger.info({ event: 'scheduler.stopping', signal }, 'stopping after the current tick');
+    for (const s of signals) process.off(s, stop);
+  };
+  for (const s of signals) process.on(s, stop);
+  try {
+    return await tick();
+  } finally {
+    for (const s of signals) process.off(s, stop);
+  }
+}
