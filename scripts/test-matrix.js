@@ -4,6 +4,7 @@
 //   MATRIX_PG="14 15 16 17 18"   majors, as postgres:<major>-alpine images (default: all five)
 //   MATRIX_NODE="20 22 24"       Node.js majors (default: the running one); others are installed
 //                                from npm's `node` package into .matrix-node/ on first use
+//   MATRIX="20:14 22:16 24:18"   explicit node:postgres pairs instead of every combination
 //   MATRIX_IMAGE="postgres:{major}"  another image name pattern
 //   MATRIX_TOTALS=<file>          also write {"passed":N,"failed":N} there (for .ci/run)
 // Needs a container engine (DOCKER_HOST); exits 1 when any run failed.
@@ -35,13 +36,18 @@ function nodeBinary(major) {
   return bin;
 }
 
+/** @type {[string, string][]} node and PostgreSQL majors */
+const pairs = process.env.MATRIX
+  ? process.env.MATRIX.split(/[\s,]+/).filter(Boolean).map((pair) => /** @type {[string, string]} */ (pair.split(':')))
+  : nodeMajors.flatMap((n) => pgMajors.map((p) => /** @type {[string, string]} */ ([n, p])));
+
 const results = [];
 const scratch = mkdtempSync(join(tmpdir(), 'package-scheduler-matrix-'));
 try {
-  for (const nodeMajor of nodeMajors) {
+  for (const [nodeMajor, pgMajor] of pairs) {
     const node = nodeBinary(nodeMajor);
     const nodeVersion = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
-    for (const pgMajor of pgMajors) {
+    {
       const image = imagePattern.replace('{major}', pgMajor);
       const report = join(scratch, `${nodeMajor}-${pgMajor}.json`);
       const started = Date.now();

@@ -1,12 +1,13 @@
 // `package-scheduler check`: is everything in place, and what would a tick do now?
 import { ConfigError } from './errors.js';
 import { withTransaction, type Queryable } from './db.js';
-import type { QualifiedName } from './identifiers.js';
+import type { ColumnRef, QualifiedName } from './identifiers.js';
 export type { MisconfiguredRow } from './misconfigured.js';
 import { activationIndexName, deactivationIndexName } from './sql/migration-sql.js';
 import { indexState, type IndexState } from './index-state.js';
 import { findMisconfigured, type MisconfiguredRow } from './misconfigured.js';
 import { rowSecurityWarning } from './row-security.js';
+import { unknownZonesReport } from './zone-report.js';
 import { resolvePackagesTable } from './table.js';
 import { displayName } from './sql/fragments.js';
 import { previewInTransaction, type ExpiryMode, type TickCompleted } from './tick.js';
@@ -14,6 +15,7 @@ import { previewInTransaction, type ExpiryMode, type TickCompleted } from './tic
 export interface CheckOptions {
   table: QualifiedName;
   timezone: string;
+  timezoneColumn?: ColumnRef;
   expiry: ExpiryMode;
   lockTimeoutMs: number;
   statementTimeoutMs: number;
@@ -45,7 +47,7 @@ async function checkInTransaction(client: Queryable, options: CheckOptions): Pro
   );
   if (!zone[0]?.known) throw new ConfigError(`unknown time zone "${options.timezone}" (not in pg_timezone_names)`);
 
-  const table = await resolvePackagesTable(client, options.table);
+  const table = await resolvePackagesTable(client, options.table, { timezoneColumn: options.timezoneColumn });
   const display = displayName(table);
   const warnings: string[] = [];
 
@@ -60,15 +62,18 @@ async function checkInTransaction(client: Queryable, options: CheckOptions): Pro
   if (hidden) warnings.push(hidden);
 
   const misconfigured = await findMisconfigured(client, table);
+  const zones = await unknownZonesReport(client, table, options);
+  if (table.zone) warnings.push(`per-row time zones from ${table.zone.description}; ${options.timezone} where it is NULL`);
+  for (const zone of zones.zones) warnings.push(`unknown time zone "${zone}" in ${table.zone!.description}: its packages are never changed`);
 
-  const due = await previewInTransaction(client, options);
+  const due = await previewInTransaction(client, options, zones.zones);
   return {
     table: display,
     timezone: options.timezone,
     indexes,
     warnings,
     due,
-    misconfigured: misconfigured.rows,
-    misconfiguredCount: misconfigured.total,
+    misconfigured: [...zones.rows, ...misconfigured.rows],
+    misconfiguredCount: zones.rows.length + misconfigured.total,
   };
 }

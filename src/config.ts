@@ -2,7 +2,7 @@
 // Precedence: command-line flag > environment variable > .env file > default.
 // Pure: the caller passes in the environment (process.env merged over the .env file).
 import { ConfigError, UsageError } from './errors.js';
-import { parseQualifiedName, type QualifiedName } from './identifiers.js';
+import { parseColumnRef, parseQualifiedName, type ColumnRef, type QualifiedName } from './identifiers.js';
 import type { ConnectionOptions } from './db.js';
 import type { ExpiryMode } from './sql/tick-sql.js';
 import { checkTimestamp } from './timestamps.js';
@@ -43,6 +43,7 @@ export interface Flags {
   metricsFile?: string;
   heartbeatUrl?: string;
   heartbeatTimeout?: string;
+  timezoneColumn?: string;
 }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -54,7 +55,10 @@ export interface Config {
   /** Strings to scrub from anything printed: the password, however it was given. */
   secrets: string[];
   table: QualifiedName;
+  /** The default business zone: every row's, or the rows' whose own zone is NULL. */
   timezone: string;
+  /** run, check, status: where each row's own zone is (--timezone-column). */
+  timezoneColumn?: ColumnRef;
   expiry: ExpiryMode;
   dryRun: boolean;
   at?: string;
@@ -123,6 +127,7 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
   );
   const table = tableSetting(flags, env);
   const timezone = timezoneSetting(flags, env, options.hostTimezone);
+  const timezoneColumn = ['run', 'check', 'status'].includes(command) ? timezoneColumnSetting(flags, env) : undefined;
   const expiry = oneOf(nonEmpty(pick(flags.expiry, env, { flag: '--expiry', env: 'SCHEDULER_EXPIRY' })), ['date', 'instant'] as const, DEFAULTS.expiry);
   const logLevel = logLevelSetting(flags, env);
 
@@ -166,6 +171,7 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
     secrets: secretsOf(flags, env),
     table,
     timezone,
+    timezoneColumn,
     expiry,
     dryRun,
     at,
@@ -242,6 +248,14 @@ function timezoneSetting(flags: Flags, env: Env, hostTimezone: () => string): st
     throw new ConfigError(`unknown time zone "${timezone}" (${names(setting)}); use an IANA name such as Europe/Berlin`);
   }
   return timezone;
+}
+
+function timezoneColumnSetting(flags: Flags, env: Env): ColumnRef | undefined {
+  const source = nonEmpty(pick(flags.timezoneColumn, env, { flag: '--timezone-column', env: 'SCHEDULER_TIMEZONE_COLUMN' }));
+  if (source === undefined) return undefined;
+  const ref = parseColumnRef(source.value.trim());
+  if (typeof ref === 'string') throw invalid(source, ref);
+  return ref;
 }
 
 export function historySettings(flags: Flags, env: Env): Config['history'] {

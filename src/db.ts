@@ -131,7 +131,7 @@ export async function withTransaction<T>(
   // session (PgBouncer hands the server connection to someone else after COMMIT).
   const begin = `${options.readOnly ? 'BEGIN READ ONLY' : 'BEGIN'}; SET LOCAL statement_timeout = ${milliseconds(options.statementTimeoutMs)}; SET LOCAL lock_timeout = ${milliseconds(options.lockTimeoutMs)}`;
   try {
-    await client.query(begin);
+    await firstMessage(client, begin);
     await client.query(CHECK_INTERVAL_SQL);
     const result = await fn();
     await client.query('COMMIT');
@@ -142,16 +142,32 @@ export async function withTransaction<T>(
   }
 }
 
+// query_canceled. A database- or role-level statement_timeout of a millisecond can fire while
+// the first message is still running (the backend descheduled under load), before its own SET
+// has taken effect. Nothing has been done yet at that point, so the message is sent once more.
+const QUERY_CANCELED = '57014';
+
+async function firstMessage(client: Queryable, text: string): Promise<void> {
+  try {
+    await client.query(text);
+  } catch (error) {
+    if (errorCode(error) !== QUERY_CANCELED) throw error;
+    await client.query('ROLLBACK').catch(() => {});
+    await client.query(text);
+  }
+}
+
 /**
  * Session limits for statements that cannot run in a transaction (CREATE INDEX CONCURRENTLY),
  * set in one message before them and reset afterwards, so the connection goes back as it came.
  */
 export async function withSessionLimits<T>(client: Queryable, limits: Required<Omit<TransactionOptions, 'readOnly'>>, fn: () => Promise<T>): Promise<T> {
-  await client.query(`SET statement_timeout = ${milliseconds(limits.statementTimeoutMs)}; SET lock_timeout = ${milliseconds(limits.lockTimeoutMs)}`);
+  await firstMessage(client, `SET statement_timeout = ${milliseconds(limits.statementTimeoutMs)}; SET lock_timeout = ${milliseconds(limits.lockTimeoutMs)}`);
   try {
     return await fn();
   } finally {
-    await client.query('RESET statement_timeout; RESET lock_timeout').catch(() => {});
+    // lock_timeout first: once statement_timeout is back to the database's own, it applies.
+    await client.query('RESET lock_timeout; RESET statement_timeout').catch(() => {});
   }
 }
 

@@ -17,6 +17,29 @@ const MAX_IDENTIFIER_BYTES = 63;
  * Returns an error message instead of throwing, so the caller can name the flag.
  */
 export function parseQualifiedName(input: string): QualifiedName | string {
+  const parts = parseIdentifiers(input, 2);
+  if (typeof parts === 'string') return parts === TOO_MANY ? 'expected "table" or "schema.table"' : parts;
+  return parts.length === 1 ? { name: parts[0]! } : { schema: parts[0]!, name: parts[1]! };
+}
+
+/** A column, optionally of another table: `column`, `table.column` or `schema.table.column`. */
+export interface ColumnRef {
+  table?: QualifiedName;
+  column: string;
+}
+
+export function parseColumnRef(input: string): ColumnRef | string {
+  const parts = parseIdentifiers(input, 3);
+  if (typeof parts === 'string') return parts === TOO_MANY ? 'expected "column", "table.column" or "schema.table.column"' : parts;
+  const column = parts.pop()!;
+  if (parts.length === 0) return { column };
+  return { table: parts.length === 1 ? { name: parts[0]! } : { schema: parts[0]!, name: parts[1]! }, column };
+}
+
+const TOO_MANY = 'too many parts';
+
+/** Dot-separated identifiers, each plain or double-quoted; at most `max` of them. */
+function parseIdentifiers(input: string, max: number): string[] | string {
   const parts: string[] = [];
   let i = 0;
   while (i <= input.length) {
@@ -55,9 +78,7 @@ export function parseQualifiedName(input: string): QualifiedName | string {
     if (input[i] !== '.') return `unexpected character after identifier in "${input}"`;
     i++;
   }
-  if (parts.length === 1) return { name: parts[0]! };
-  if (parts.length === 2) return { schema: parts[0]!, name: parts[1]! };
-  return 'expected "table" or "schema.table"';
+  return parts.length > max ? TOO_MANY : parts;
 }
 
 export function quoteIdent(identifier: string): string {

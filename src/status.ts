@@ -1,10 +1,13 @@
 // `package-scheduler status`: did the scheduler run, what happens next, what is stuck.
 import { query, withTransaction, type Queryable } from './db.js';
-import type { QualifiedName } from './identifiers.js';
+import type { ColumnRef, QualifiedName } from './identifiers.js';
+export type { Upcoming } from './status-upcoming.js';
 import { findMisconfigured, type MisconfiguredRow } from './misconfigured.js';
-import { displayName, isoLocal, isoUtc, packageIdAndNameSql } from './sql/fragments.js';
+import { displayName, isoUtc } from './sql/fragments.js';
 import { Params } from './sql/params.js';
-import { deactivationDueLocalSql, validUntilTextSql, type ExpiryMode } from './sql/tick-sql.js';
+import type { ExpiryMode } from './sql/tick-sql.js';
+import { nextActivations, nextDeactivations, type Upcoming } from './status-upcoming.js';
+import { unknownZonesReport } from './zone-report.js';
 import { rowSecurityWarning } from './row-security.js';
 import { resolvePackagesTable, type PackagesTable } from './table.js';
 import { previewInTransaction, type TickCompleted } from './tick.js';
@@ -12,6 +15,7 @@ import { previewInTransaction, type TickCompleted } from './tick.js';
 export interface StatusOptions {
   table: QualifiedName;
   timezone: string;
+  timezoneColumn?: ColumnRef;
   expiry: ExpiryMode;
   historySchema?: string;
   /** How many upcoming activations and deactivations to list (default 10). */
@@ -43,19 +47,13 @@ export interface LastRun {
   runnerHost: string | null;
 }
 
-export interface Upcoming {
-  packageId: string;
-  name?: string;
-  /** Wall-clock time in the business zone. */
-  at: string;
-  inSeconds: number;
-}
-
 export interface Overdue {
   packageId: string;
   name?: string;
   action: 'activate' | 'deactivate' | 'skip_activation';
   reason: string;
+  /** The zone the row is evaluated in. */
+  timezone: string;
 }
 
 export interface StatusReport {
@@ -81,11 +79,16 @@ export async function status(client: Queryable, options: StatusOptions): Promise
 }
 
 async function statusInTransaction(client: Queryable, options: StatusOptions): Promise<StatusReport> {
-  const table = await resolvePackagesTable(client, options.table, { history: true, historySchema: options.historySchema });
+  const table = await resolvePackagesTable(client, options.table, {
+    history: true,
+    historySchema: options.historySchema,
+    timezoneColumn: options.timezoneColumn,
+  });
   const display = displayName(table);
   const limit = options.limit ?? 10;
   const lastRun = table.history ? await readLastRun(client, table, display) : null;
-  const preview = await previewInTransaction(client, options);
+  const zones = await unknownZonesReport(client, table, options);
+  const preview = await previewInTransaction(client, options, zones.zones);
   const lastTickAge = lastRun?.lastTickAgeSeconds ?? null;
   const misconfigured = await findMisconfigured(client, table);
   const counts = await countPackages(client, table);
@@ -95,15 +98,15 @@ async function statusInTransaction(client: Queryable, options: StatusOptions): P
     now: preview.now,
     historyEnabled: table.history !== undefined,
     lastRun,
-    nextActivations: await nextActivations(client, table, options.timezone, limit),
-    nextDeactivations: await nextDeactivations(client, table, options, limit),
+    nextActivations: await nextActivations(client, table, { timezone: options.timezone, unknownZones: zones.zones }, limit),
+    nextDeactivations: await nextDeactivations(client, table, { timezone: options.timezone, unknownZones: zones.zones, expiry: options.expiry }, limit),
     overdue: overdueFrom(preview, lastTickAge),
-    misconfigured: misconfigured.rows,
+    misconfigured: [...zones.rows, ...misconfigured.rows],
     warnings: [await rowSecurityWarning(client, table)].filter((w): w is string => w !== undefined),
     counts: {
       ...counts,
       dueNow: preview.activated.length + preview.deactivated.length + preview.activationSkipped.length,
-      misconfigured: misconfigured.total,
+      misconfigured: zones.rows.length + misconfigured.total,
     },
   };
 }
@@ -147,54 +150,6 @@ async function readLastRun(client: Queryable, table: PackagesTable, display: str
   };
 }
 
-interface UpcomingRow {
-  package_id: string;
-  name: string | null;
-  at: string;
-  in_seconds: string;
-}
-
-function nameOf(row: { name: string | null }): { name?: string } {
-  return row.name === null ? {} : { name: row.name };
-}
-
-async function nextActivations(client: Queryable, table: PackagesTable, timezone: string, limit: number): Promise<Upcoming[]> {
-  // NULL past the timestamp range (year 294276) instead of an error: such rows are not listed.
-  const due = `(CASE WHEN p.schedule_date < date '294276-01-01' THEN p.schedule_date + coalesce(p.schedule_time, time '00:00') END)`;
-  const params = new Params();
-  const zone = params.add(timezone, 'text');
-  const { rows } = await query<UpcomingRow>(
-    client,
-    params.statement(`SELECT ${packageIdAndNameSql(table)}, ${isoLocal(due)} AS at,
-            ceil(extract(epoch FROM (${due} AT TIME ZONE ${zone}) - now()))::bigint AS in_seconds
-       FROM ${table.quoted} AS p
-      WHERE p.scheduled AND p.auto_activate AND p.schedule_date >= (now() AT TIME ZONE ${zone})::date
-        AND ${due} > (now() AT TIME ZONE ${zone})
-      ORDER BY p.schedule_date, p.schedule_time NULLS FIRST, p.${table.keyColumn}
-      LIMIT ${params.add(limit, 'int')}`),
-  );
-  return rows.map((r) => ({ packageId: r.package_id, ...nameOf(r), at: r.at, inSeconds: Number(r.in_seconds) }));
-}
-
-async function nextDeactivations(client: Queryable, table: PackagesTable, options: StatusOptions, limit: number): Promise<Upcoming[]> {
-  const params = new Params();
-  const zone = params.add(options.timezone, 'text');
-  const at = deactivationDueLocalSql(table.validUntilType, options.expiry, zone);
-  const { rows } = await query<UpcomingRow>(
-    client,
-    params.statement(`SELECT package_id, name, ${isoLocal('at')} AS at,
-            ceil(extract(epoch FROM (at AT TIME ZONE ${zone}) - now()))::bigint AS in_seconds
-       FROM (SELECT ${packageIdAndNameSql(table)}, p.${table.keyColumn} AS key,
-                    ${at} AS at, ${validUntilTextSql(table.validUntilType)} AS valid_until
-               FROM ${table.quoted} AS p
-              WHERE p.is_active AND p.auto_deactivate AND p.valid_until IS NOT NULL) AS d
-      WHERE at > (now() AT TIME ZONE ${zone})
-      ORDER BY at, key
-      LIMIT ${params.add(limit, 'int')}`),
-  );
-  return rows.map((r) => ({ packageId: r.package_id, ...nameOf(r), at: r.at, inSeconds: Number(r.in_seconds) }));
-}
-
 function overdueFrom(preview: TickCompleted, lastTickAgeSeconds: number | null): Overdue[] {
   const out: Overdue[] = [];
   for (const a of preview.activated) {
@@ -206,6 +161,7 @@ function overdueFrom(preview: TickCompleted, lastTickAgeSeconds: number | null):
       reason: missed
         ? `due since ${a.dueAt}, not handled by the last tick (its row was locked by another transaction)`
         : `due since ${a.dueAt}, waiting for the next tick`,
+      timezone: a.timezone,
     });
   }
   for (const s of preview.activationSkipped) {
@@ -214,6 +170,7 @@ function overdueFrom(preview: TickCompleted, lastTickAgeSeconds: number | null):
       ...(s.name === undefined ? {} : { name: s.name }),
       action: 'skip_activation',
       reason: `activation blocked: due ${s.dueAt} but valid only until ${s.validUntil}; the next tick consumes the schedule`,
+      timezone: s.timezone,
     });
   }
   for (const d of preview.deactivated) {
@@ -222,6 +179,16 @@ function overdueFrom(preview: TickCompleted, lastTickAgeSeconds: number | null):
       ...(d.name === undefined ? {} : { name: d.name }),
       action: 'deactivate',
       reason: `valid until ${d.validUntil}, still active: waiting for the next tick`,
+      timezone: d.timezone,
+    });
+  }
+  for (const u of preview.timezoneUnknown) {
+    out.push({
+      packageId: u.packageId,
+      ...(u.name === undefined ? {} : { name: u.name }),
+      action: u.action,
+      reason: `unknown time zone "${u.timezone}": never changed until its zone is fixed`,
+      timezone: u.timezone,
     });
   }
   return out;

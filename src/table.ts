@@ -2,7 +2,8 @@
 // rules need, before any change is made.
 import { ConfigError, errorCode } from './errors.js';
 import type { Queryable } from './db.js';
-import { quoteIdent, quoteQualified, type QualifiedName } from './identifiers.js';
+import { quoteIdent, quoteQualified, type ColumnRef, type QualifiedName } from './identifiers.js';
+import { resolveZoneColumn, type ZoneSource } from './zone-column.js';
 import { displayName } from './sql/fragments.js';
 import { EVENTS_TABLE, STATE_TABLE } from './sql/history-sql.js';
 
@@ -21,6 +22,8 @@ export interface PackagesTable {
   hasUpdatedAt: boolean;
   /** Where run history lives, when its tables exist (see sql/history.ts). */
   history?: HistoryTables;
+  /** Each row's own zone (--timezone-column), when set. */
+  zone?: ZoneSource;
 }
 
 /** Run history: off, or where its tables live (default: the packages table's schema) and how long events are kept. */
@@ -140,6 +143,8 @@ export interface ResolveOptions {
   /** Look for history tables (in `historySchema`, default: the packages table's schema). */
   history?: boolean;
   historySchema?: string;
+  /** Where each row's own zone is (--timezone-column). */
+  timezoneColumn?: ColumnRef;
 }
 
 export async function resolvePackagesTable(
@@ -169,6 +174,7 @@ export async function resolvePackagesTable(
     problems.push(`table ${qualifiedName} needs a single-column primary key or an "id" column to identify packages`);
   }
   if (problems.length > 0) throw new ConfigError(problems.join('; '));
+  const zone = options.timezoneColumn ? await resolveZoneColumn(client, row, options.timezoneColumn) : undefined;
 
   return {
     schema: row.schema,
@@ -179,6 +185,7 @@ export async function resolvePackagesTable(
     validUntilType: validUntilTypeOf(row.columns['valid_until']!),
     hasUpdatedAt,
     history: options.history && row.hasHistory ? historyTables(row.historySchema) : undefined,
+    ...(zone ? { zone } : {}),
   };
 }
 

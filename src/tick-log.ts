@@ -12,20 +12,26 @@ export function logChanges(result: TickCompleted, logger: Logger): void {
     : { activated: 'package.activated', skipped: 'package.activation_skipped', deactivated: 'package.deactivated' };
   for (const a of result.activated) {
     logger.info(
-      { runId, event: event.activated, table, dryRun, packageId: a.packageId, name: a.name, dueAt: a.dueAt, lateSeconds: a.lateSeconds },
+      { runId, event: event.activated, table, dryRun, packageId: a.packageId, name: a.name, dueAt: a.dueAt, lateSeconds: a.lateSeconds, timezone: a.timezone },
       'package activated',
     );
   }
   for (const s of result.activationSkipped) {
     logger.info(
-      { runId, event: event.skipped, table, dryRun, packageId: s.packageId, name: s.name, reason: s.reason, dueAt: s.dueAt, validUntil: s.validUntil },
+      { runId, event: event.skipped, table, dryRun, packageId: s.packageId, name: s.name, reason: s.reason, dueAt: s.dueAt, validUntil: s.validUntil, timezone: s.timezone },
       'scheduled activation skipped: the package had already expired',
     );
   }
   for (const d of result.deactivated) {
     logger.info(
-      { runId, event: event.deactivated, table, dryRun, packageId: d.packageId, name: d.name, validUntil: d.validUntil },
+      { runId, event: event.deactivated, table, dryRun, packageId: d.packageId, name: d.name, validUntil: d.validUntil, timezone: d.timezone },
       'package deactivated',
+    );
+  }
+  for (const u of result.timezoneUnknown) {
+    logger.warn(
+      { runId, event: 'package.timezone_unknown', table, dryRun, packageId: u.packageId, name: u.name, timezone: u.timezone },
+      'package left alone: PostgreSQL does not know its time zone',
     );
   }
 }
@@ -37,6 +43,7 @@ export function logCompleted(result: TickCompleted, logger: Logger): void {
       event: 'tick.completed',
       table: result.table,
       ...countsOf(result),
+      ...(result.timezoneUnknown.length > 0 ? { timezoneUnknown: result.timezoneUnknown.length } : {}),
       dryRun: result.dryRun,
       timezone: result.timezone,
       now: result.now,

@@ -1,17 +1,23 @@
 // What a tick reports: the typed result, built from the tick statement's rows, and the
 // NOTIFY payload made from it.
 import type { TickRow } from './sql/tick-sql.js';
+import type { UnknownZoneRow } from './zone-guard.js';
 
+export type { UnknownZoneRow } from './zone-guard.js';
+
+/** `timezone`: the zone the row was evaluated in (its own, or the default); `dueAt` is local to it. */
 export interface Activation {
   packageId: string;
   name?: string;
   dueAt: string;
   lateSeconds: number;
+  timezone: string;
 }
 export interface Deactivation {
   packageId: string;
   name?: string;
   validUntil: string;
+  timezone: string;
 }
 export interface SkippedActivation {
   packageId: string;
@@ -19,6 +25,7 @@ export interface SkippedActivation {
   reason: 'expired';
   dueAt: string;
   validUntil: string;
+  timezone: string;
 }
 
 export interface TickCompleted {
@@ -32,6 +39,8 @@ export interface TickCompleted {
   activated: Activation[];
   deactivated: Deactivation[];
   activationSkipped: SkippedActivation[];
+  /** Per-row zones: rows left alone because PostgreSQL does not know their zone. */
+  timezoneUnknown: UnknownZoneRow[];
   durationMs: number;
 }
 export interface TickSkipped {
@@ -43,18 +52,23 @@ export interface TickSkipped {
 }
 export type TickResult = TickCompleted | TickSkipped;
 
-export function summarize(rows: TickRow[], base: Pick<TickCompleted, 'runId' | 'dryRun' | 'table' | 'timezone' | 'now'>): TickCompleted {
-  const result: TickCompleted = { status: 'completed', ...base, activated: [], deactivated: [], activationSkipped: [], durationMs: 0 };
+export function summarize(
+  rows: TickRow[],
+  base: Pick<TickCompleted, 'runId' | 'dryRun' | 'table' | 'timezone' | 'now'>,
+  timezoneUnknown: UnknownZoneRow[] = [],
+): TickCompleted {
+  const result: TickCompleted = { status: 'completed', ...base, activated: [], deactivated: [], activationSkipped: [], timezoneUnknown, durationMs: 0 };
   for (const row of rows) {
     const name = row.name === null ? {} : { name: row.name };
+    const timezone = row.timezone;
     if (row.activate) {
-      result.activated.push({ packageId: row.package_id, ...name, dueAt: row.due_at!, lateSeconds: Number(row.late_seconds) });
+      result.activated.push({ packageId: row.package_id, ...name, dueAt: row.due_at!, lateSeconds: Number(row.late_seconds), timezone });
     }
     if (row.skip_activation) {
-      result.activationSkipped.push({ packageId: row.package_id, ...name, reason: 'expired', dueAt: row.due_at!, validUntil: row.valid_until! });
+      result.activationSkipped.push({ packageId: row.package_id, ...name, reason: 'expired', dueAt: row.due_at!, validUntil: row.valid_until!, timezone });
     }
     if (row.deactivate) {
-      result.deactivated.push({ packageId: row.package_id, ...name, validUntil: row.valid_until! });
+      result.deactivated.push({ packageId: row.package_id, ...name, validUntil: row.valid_until!, timezone });
     }
   }
   return result;

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ConfigError, describeError, errorCode, sqlstateOf } from './errors.js';
 import { query, tryAdvisoryXactLock, withTransaction, type Queryable } from './db.js';
-import type { QualifiedName } from './identifiers.js';
+import type { ColumnRef, QualifiedName } from './identifiers.js';
 import { withFields, type Logger } from './logger.js';
 import { clockStatement, type ClockRow } from './sql/clock.js';
 import { displayName } from './sql/fragments.js';
@@ -16,10 +16,11 @@ import {
   recordSkippedStatement,
   type Runner,
 } from './sql/history-sql.js';
-import { applyTickStatement, previewTickStatement, type ExpiryMode, type TickRow } from './sql/tick-sql.js';
+import { applyTickStatement, previewTickStatement, type ExpiryMode, type TickClock, type TickRow } from './sql/tick-sql.js';
 import { resolvePackagesTable, type HistorySetting, type PackagesTable } from './table.js';
 import { logChanges, logCompleted, logSkipped } from './tick-log.js';
 import { countsOf, notificationPayload, summarize, type TickCompleted, type TickResult } from './tick-result.js';
+import { rowsInZones, withUnknownZonesLeftOut, type UnknownZoneRow } from './zone-guard.js';
 
 export type { ExpiryMode } from './sql/tick-sql.js';
 export type { HistorySetting } from './table.js';
@@ -30,6 +31,8 @@ export interface TickOptions {
   table: QualifiedName;
   /** IANA zone of the business: schedules and valid_until dates are local to it. */
   timezone: string;
+  /** Each row's own zone (a column of the table, or of a table it references); `timezone` where NULL. */
+  timezoneColumn?: ColumnRef;
   expiry: ExpiryMode;
   /** Report what a real tick would do; change nothing. */
   dryRun: boolean;
@@ -48,7 +51,7 @@ export interface TickOptions {
 }
 
 /** What check and status need to preview a tick: no history, no notification, no run id. */
-export type PreviewOptions = Pick<TickOptions, 'table' | 'timezone' | 'expiry' | 'at' | 'lockTimeoutMs' | 'statementTimeoutMs'>;
+export type PreviewOptions = Pick<TickOptions, 'table' | 'timezone' | 'timezoneColumn' | 'expiry' | 'at' | 'lockTimeoutMs' | 'statementTimeoutMs'>;
 
 const LOCK_KEY_PREFIX = 'package-scheduler:';
 const DEFAULT_RETENTION_DAYS = 90;
@@ -75,20 +78,24 @@ export async function runTick(client: Queryable, options: TickOptions, baseLogge
   let outcome: Outcome;
   try {
     outcome = await withTransaction(client, transactionOptions(options, options.dryRun), async (): Promise<Outcome> => {
-      table = await resolve(client, options.table, history !== undefined, history?.schema, logger);
+      table = await resolve(client, options, history !== undefined, history?.schema, logger);
       const clock = await readClock(client, options);
       const tick = { tableName: displayName(table), runId, runner };
       const base = { runId, table: tick.tableName, dryRun: options.dryRun, timezone: options.timezone, now: clockText(clock) };
-      if (options.dryRun) return { locked: false, result: summarize(await preview(client, table, options, clock), base) };
+      if (options.dryRun) {
+        const previewed = await preview(client, table, options, clock);
+        return { locked: false, result: summarize(previewed.rows, base, previewed.unknown) };
+      }
       if (!(await tryAdvisoryXactLock(client, lockKey(table)))) {
         if (table.history) await query(client, recordSkippedStatement(table.history, tick));
         return { locked: true, table: tick.tableName };
       }
-      const { rows } = await query<TickRow>(
-        client,
-        applyTickStatement(table, options.expiry, { instant: clock.instant, timezone: options.timezone }, table.history && { tables: table.history, ...tick }),
+      const recording = table.history && { tables: table.history, ...tick };
+      const applied = await withUnknownZonesLeftOut<TickRow>(client, table, options.expiry, tickClock(clock, options), (unknownZones) =>
+        applyTickStatement(table!, options.expiry, tickClock(clock, options, unknownZones), recording),
       );
-      const result = summarize(rows, base);
+      const { rows } = applied;
+      const result = summarize(rows, base, applied.unknown);
       if (table.history) {
         await query(client, recordCompletedStatement(table.history, tick, countsOf(result)));
         await query(client, pruneEventsStatement(table.history, history?.retentionDays ?? DEFAULT_RETENTION_DAYS, PRUNE_BATCH));
@@ -121,12 +128,12 @@ export async function previewTick(client: Queryable, options: PreviewOptions): P
 }
 
 /** previewTick's work, for callers (check, status) already inside their own read-only transaction. */
-export async function previewInTransaction(client: Queryable, options: PreviewOptions): Promise<TickCompleted> {
+export async function previewInTransaction(client: Queryable, options: PreviewOptions, unknownZones?: string[]): Promise<TickCompleted> {
   const started = performance.now();
-  const table = await resolve(client, options.table, false, undefined);
+  const table = await resolve(client, options, false, undefined);
   const clock = await readClock(client, options);
-  const rows = await preview(client, table, options, clock);
-  const result = summarize(rows, { runId: randomUUID(), dryRun: true, table: displayName(table), timezone: options.timezone, now: clockText(clock) });
+  const { rows, unknown } = await preview(client, table, options, clock, unknownZones);
+  const result = summarize(rows, { runId: randomUUID(), dryRun: true, table: displayName(table), timezone: options.timezone, now: clockText(clock) }, unknown);
   result.durationMs = elapsed(started);
   return result;
 }
@@ -135,8 +142,14 @@ function transactionOptions(options: Pick<TickOptions, 'lockTimeoutMs' | 'statem
   return { readOnly, lockTimeoutMs: options.lockTimeoutMs, statementTimeoutMs: options.statementTimeoutMs };
 }
 
-async function resolve(client: Queryable, name: QualifiedName, history: boolean, historySchema: string | undefined, logger?: Logger): Promise<PackagesTable> {
-  const table = await resolvePackagesTable(client, name, { history, historySchema });
+async function resolve(
+  client: Queryable,
+  options: Pick<TickOptions, 'table' | 'timezoneColumn'>,
+  history: boolean,
+  historySchema: string | undefined,
+  logger?: Logger,
+): Promise<PackagesTable> {
+  const table = await resolvePackagesTable(client, options.table, { history, historySchema, timezoneColumn: options.timezoneColumn });
   if (history && table.history === undefined) {
     logger?.debug({ event: 'history.off', table: displayName(table) }, 'no history tables: run "package-scheduler migrate" to keep run history');
   }
@@ -153,8 +166,25 @@ async function readClock(client: Queryable, options: Pick<TickOptions, 'timezone
   }
 }
 
-async function preview(client: Queryable, table: PackagesTable, options: PreviewOptions, clock: ClockRow): Promise<TickRow[]> {
-  return (await query<TickRow>(client, previewTickStatement(table, options.expiry, { instant: clock.instant, timezone: options.timezone }))).rows;
+/** The dry run's rows; `unknownZones` when the caller already knows them (check, status). */
+async function preview(
+  client: Queryable,
+  table: PackagesTable,
+  options: PreviewOptions,
+  clock: ClockRow,
+  unknownZones?: string[],
+): Promise<{ rows: TickRow[]; unknown: UnknownZoneRow[] }> {
+  if (unknownZones !== undefined) {
+    const { rows } = await query<TickRow>(client, previewTickStatement(table, options.expiry, tickClock(clock, options, unknownZones)));
+    return { rows, unknown: await rowsInZones(client, table, options.expiry, tickClock(clock, options), unknownZones, 'candidates') };
+  }
+  return withUnknownZonesLeftOut<TickRow>(client, table, options.expiry, tickClock(clock, options), (zones) =>
+    previewTickStatement(table, options.expiry, tickClock(clock, options, zones)),
+  );
+}
+
+function tickClock(clock: ClockRow, options: Pick<TickOptions, 'timezone'>, unknownZones: string[] = []): TickClock {
+  return { instant: clock.instant, timezone: options.timezone, unknownZones };
 }
 
 /**

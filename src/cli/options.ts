@@ -16,6 +16,7 @@ export function tickOptions(config: Config, version: string, runId: string): Tic
   return {
     table: config.table,
     timezone: config.timezone,
+    timezoneColumn: config.timezoneColumn,
     expiry: config.expiry,
     dryRun: config.dryRun,
     at: config.at,
@@ -36,6 +37,7 @@ export function checkOptions(config: Config): CheckOptions {
   return {
     table: config.table,
     timezone: config.timezone,
+    timezoneColumn: config.timezoneColumn,
     expiry: config.expiry,
     lockTimeoutMs: config.lockTimeoutMs,
     statementTimeoutMs: config.statementTimeoutMs,

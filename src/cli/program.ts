@@ -25,6 +25,13 @@ function expiryOption(cmd: Command): Command {
   );
 }
 
+function timezoneColumnOption(cmd: Command): Command {
+  return cmd.option(
+    '--timezone-column <ref>',
+    "each row's own zone: a column of the table, or table.column reached through a foreign key; --timezone where NULL (env SCHEDULER_TIMEZONE_COLUMN)",
+  );
+}
+
 function historySchemaOption(cmd: Command): Command {
   return cmd.option('--history-schema <schema>', "schema of the history tables (env SCHEDULER_HISTORY_SCHEMA; default: the packages table's)");
 }
@@ -42,7 +49,7 @@ export function buildProgram(version: string, action: Action): Command {
 
   const run = connectionOptions(program.command('run', { isDefault: true }).alias('run-once'))
     .description('apply every due activation and deactivation once (the default command)');
-  expiryOption(run)
+  timezoneColumnOption(expiryOption(run))
     .option('--dry-run', 'report exactly what a real run would do; change nothing')
     .option('--at <timestamp>', 'with --dry-run: evaluate as if now were this ISO 8601 time (no offset: local to --timezone)')
     .option('--every <seconds>', 'stay running and tick every N seconds (env SCHEDULER_EVERY)')
@@ -63,7 +70,7 @@ export function buildProgram(version: string, action: Action): Command {
 
   const status = connectionOptions(program.command('status'))
     .description('last run, next activations and deactivations, overdue and misconfigured packages');
-  historySchemaOption(expiryOption(status))
+  historySchemaOption(timezoneColumnOption(expiryOption(status)))
     .option('--limit <n>', 'how many upcoming changes of each kind to list (default 10)')
     .option('--max-age <seconds>', 'exit 1 when the last successful tick is older than this, or never happened');
   jsonOption(status, 'report').action((flags: Flags) => action('status', flags));
@@ -77,7 +84,7 @@ export function buildProgram(version: string, action: Action): Command {
 
   const check = connectionOptions(program.command('check'))
     .description('validate table, columns, zone and indexes; show what is due and misconfigured rows');
-  jsonOption(expiryOption(check), 'report').action((flags: Flags) => action('check', flags));
+  jsonOption(timezoneColumnOption(expiryOption(check)), 'report').action((flags: Flags) => action('check', flags));
 
   return program;
 }

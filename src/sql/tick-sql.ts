@@ -10,10 +10,15 @@ import { Params, type Statement } from './params.js';
 
 export type ExpiryMode = 'date' | 'instant';
 
-/** The tick's clock in SQL: references to its instant (timestamptz) and zone (text). */
+/**
+ * The tick's clock in SQL: a reference to its instant (timestamptz), and the zone of the row
+ * being evaluated: the default zone's reference or, with per-row zones, an expression over
+ * the row. `unknownZones` (per-row only) references a text[] of zones to leave alone.
+ */
 export interface ClockRefs {
   instant: string;
   zone: string;
+  perRow?: { unknownZones: string };
 }
 
 /** Marks the tick statement in pg_stat_activity and pg_stat_statements, for DBAs and tests. */
@@ -57,6 +62,31 @@ export function validUntilTextSql(type: PackagesTable['validUntilType']): string
 }
 
 /**
+ * Per-row zones only: conditions on the bare columns that every due row meets whatever its
+ * zone, because every zone's local time is within a day of UTC. They let the partial indexes
+ * narrow the candidates before the exact comparison in each row's zone.
+ */
+export function candidateSql(table: PackagesTable, expiry: ExpiryMode, instant: string): { activation: string; deactivation: string } {
+  const utc = `(${instant} AT TIME ZONE 'UTC')`;
+  const tomorrow = `(${utc}::date + 1)`;
+  const deactivation =
+    table.validUntilType === 'date'
+      ? `p.valid_until < ${tomorrow}`
+      : table.validUntilType === 'timestamp'
+        ? expiry === 'instant' ? `p.valid_until < ${utc} + interval '1 day'` : `p.valid_until < ${tomorrow}::timestamp`
+        : `p.valid_until < ${instant}`; // a local day starts at or before now, in any zone
+  return {
+    activation: `p.scheduled AND p.auto_activate AND p.schedule_date <= ${tomorrow}`,
+    deactivation: `p.is_active AND p.auto_deactivate AND ${deactivation}`,
+  };
+}
+
+/** The packages table with what per-row zones need joined to it, as `p` (and `z`). */
+export function packagesFromSql(table: PackagesTable): string {
+  return `${table.quoted} AS p${table.zone?.join ? ` ${table.zone.join}` : ''}`;
+}
+
+/**
  * The rows a tick acts on, with what to do to each. In a real run the rows are locked with
  * SKIP LOCKED: a row an admin is editing is left for the next tick, never waited on.
  */
@@ -66,16 +96,28 @@ function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRefs, lock
   const dueLocal = `(p.schedule_date + coalesce(p.schedule_time, time '00:00'))`;
   // CASE fixes the order: date + time is computed only for dates up to today, so a schedule_date
   // beyond the timestamp range (year 294276) never raises "timestamp out of range".
-  const activationDue = `p.scheduled AND p.auto_activate AND p.schedule_date <= ${D}
+  const activationExact = `p.schedule_date <= ${D}
                          AND CASE WHEN p.schedule_date <= ${D} THEN ${dueLocal} <= ${local(c)} ELSE false END`;
-  const deactivationDue = `p.is_active AND p.auto_deactivate AND ${passed}`;
+  let activationDue = `p.scheduled AND p.auto_activate AND ${activationExact}`;
+  let deactivationDue = `p.is_active AND p.auto_deactivate AND ${passed}`;
+  let expired = `p.valid_until IS NOT NULL AND ${passed}`;
+  if (c.perRow) {
+    // A zone PostgreSQL does not know would fail the whole statement: such rows are left
+    // alone (CASE keeps AT TIME ZONE from ever seeing their zone) and reported by the caller.
+    const known = (condition: string) => `CASE WHEN ${c.zone} = ANY(${c.perRow!.unknownZones}) THEN false ELSE (${condition}) END`;
+    const candidates = candidateSql(table, expiry, c.instant);
+    activationDue = `${candidates.activation} AND ${known(activationExact)}`;
+    deactivationDue = `${candidates.deactivation} AND ${known(passed)}`;
+    expired = `p.valid_until IS NOT NULL AND ${known(passed)}`;
+  }
   return `
   SELECT p.${table.keyColumn} AS key,
+         ${c.zone} AS zone,
          (${activationDue}) IS TRUE AS activation_due,
-         (p.valid_until IS NOT NULL AND ${passed}) IS TRUE AS expired,
+         (${expired}) IS TRUE AS expired,
          (${deactivationDue}) IS TRUE AS deactivation_due,
-         CASE WHEN p.schedule_date <= ${D} THEN ${dueLocal} END AS due_local
-    FROM ${table.quoted} AS p
+         CASE WHEN (${activationDue}) IS TRUE THEN ${dueLocal} END AS due_local
+    FROM ${packagesFromSql(table)}
    WHERE (${activationDue})
       OR (${deactivationDue})${lockRows ? `
      FOR UPDATE OF p SKIP LOCKED` : ''}`;
@@ -84,7 +126,7 @@ function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRefs, lock
 // What each due row becomes (rules 1-3). A row can be both expired-before-activation and
 // deactivated: it is already active, its schedule is consumed and it is switched off.
 const DECISIONS_SQL = `
-  SELECT key, due_local,
+  SELECT key, zone, due_local,
          activation_due AND NOT expired AS activate,
          activation_due AND expired AS skip_activation,
          deactivation_due AS deactivate
@@ -98,14 +140,32 @@ function reportColumnsSql(table: PackagesTable, c: ClockRefs): string {
          -- Real seconds since the due instant. An ambiguous wall-clock time (the repeated hour
          -- when DST ends) converts to its later occurrence, but activates at the first: not late.
          CASE WHEN d.activate OR d.skip_activation
-              THEN greatest(0, floor(extract(epoch FROM ${c.instant} - (d.due_local AT TIME ZONE ${c.zone}))))::bigint END AS late_seconds,
-         ${validUntilTextSql(table.validUntilType)} AS valid_until`;
+              THEN greatest(0, floor(extract(epoch FROM ${c.instant} - (d.due_local AT TIME ZONE d.zone))))::bigint END AS late_seconds,
+         ${validUntilTextSql(table.validUntilType)} AS valid_until,
+         d.zone AS timezone`;
 }
 
 export interface TickClock {
   /** The tick's instant, as PostgreSQL printed it. */
   instant: string;
+  /** The default zone (every row's, without per-row zones). */
   timezone: string;
+  /** Per-row zones (table.zone): the zones found unknown, whose rows are left alone. */
+  unknownZones?: string[];
+}
+
+/** Adds the clock's parameters; the zone becomes the row's own where the table has per-row zones. */
+export function clockRefs(params: Params, table: PackagesTable, clock: TickClock): ClockRefs {
+  const instant = params.add(clock.instant, 'timestamptz');
+  const zone = zoneSql(params, table, clock.timezone);
+  if (!table.zone) return { instant, zone };
+  return { instant, zone, perRow: { unknownZones: params.add(clock.unknownZones ?? [], 'text[]') } };
+}
+
+/** The zone a row is evaluated in: its own (per-row zones) or else the default. */
+export function zoneSql(params: Params, table: PackagesTable, timezone: string): string {
+  const fallback = params.add(timezone, 'text');
+  return table.zone ? `coalesce(${table.zone.expression}, ${fallback})` : fallback;
 }
 
 export interface EventRecording {
@@ -121,9 +181,9 @@ export interface EventRecording {
  */
 export function applyTickStatement(table: PackagesTable, expiry: ExpiryMode, clock: TickClock, history?: EventRecording): Statement {
   const params = new Params();
-  const c: ClockRefs = { instant: params.add(clock.instant, 'timestamptz'), zone: params.add(clock.timezone, 'text') };
+  const c = clockRefs(params, table, clock);
   const recorded = history
-    ? `, ${recordEventsCte(history.tables, { zone: c.zone, runId: params.add(history.runId, 'uuid'), tableName: params.add(history.tableName, 'text') })}`
+    ? `, ${recordEventsCte(history.tables, { runId: params.add(history.runId, 'uuid'), tableName: params.add(history.tableName, 'text') })}`
     : '';
   return params.statement(`${TICK_MARKER}
 WITH due AS (${dueRowsSql(table, expiry, c, true)}
@@ -143,7 +203,7 @@ SELECT * FROM changed ORDER BY sort_key`);
 /** The dry run: the same selection and decisions, read-only and without row locks. */
 export function previewTickStatement(table: PackagesTable, expiry: ExpiryMode, clock: TickClock): Statement {
   const params = new Params();
-  const c: ClockRefs = { instant: params.add(clock.instant, 'timestamptz'), zone: params.add(clock.timezone, 'text') };
+  const c = clockRefs(params, table, clock);
   return params.statement(`${TICK_MARKER}
 WITH due AS (${dueRowsSql(table, expiry, c, false)}
 ), decisions AS (${DECISIONS_SQL}
@@ -164,4 +224,5 @@ export interface TickRow {
   due_at: string | null;
   late_seconds: string | null; // bigint arrives as text
   valid_until: string | null;
+  timezone: string;
 }
