@@ -18,7 +18,7 @@ import { applyTickStatement } from '../dist/sql/tick-sql.js';
 import { historyDdl } from '../dist/sql/history-sql.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
-// BENCH_ONLY=cold,size,due,rowbyrow runs some sections (and then does not rewrite RESULTS.md).
+// BENCH_ONLY=cold,size,zones,due,rowbyrow runs some sections (and then does not rewrite RESULTS.md).
 const ONLY = process.env.BENCH_ONLY?.split(',');
 const wanted = (section) => !ONLY || ONLY.includes(section);
 const MAX_ROWS = Number(process.env.BENCH_MAX_ROWS ?? 1_000_000);
@@ -118,9 +118,9 @@ function planNodes(plan, out = []) {
 }
 
 /** EXPLAIN ANALYZE of the tick's UPDATE (rolled back): server time and the scans it chose. */
-async function explainTick(client, table) {
-  const resolved = await resolvePackagesTable(client, { name: table });
-  const statement = applyTickStatement(resolved, 'date', { instant: new Date().toISOString(), timezone: ZONE });
+async function explainTick(client, table, timezoneColumn, instant = new Date().toISOString()) {
+  const resolved = await resolvePackagesTable(client, { name: table }, { timezoneColumn });
+  const statement = applyTickStatement(resolved, 'date', { instant, timezone: ZONE });
   await client.query('BEGIN');
   try {
     const { rows } = await client.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${statement.text}`, statement.values);
@@ -128,18 +128,19 @@ async function explainTick(client, table) {
     const scans = planNodes(explained.Plan)
       .filter((n) => n['Relation Name'] === table)
       .map((n) => (n['Index Name'] ? `${n['Node Type']} using ${n['Index Name']}` : n['Node Type']));
-    return { dbMs: explained['Planning Time'] + explained['Execution Time'], scans };
+    const changed = planNodes(explained.Plan).find((n) => n['Node Type'] === 'ModifyTable')?.['Actual Rows'] ?? 0;
+    return { dbMs: explained['Planning Time'] + explained['Execution Time'], scans, changed };
   } finally {
     await client.query('ROLLBACK');
   }
 }
 
 /** Median database time of the no-op tick statement, and the scans of the last plan. */
-async function medianExplain(client, table) {
+async function medianExplain(client, table, timezoneColumn) {
   const times = [];
   let scans = [];
   for (let i = 0; i < WARMUP + RUNS; i++) {
-    const r = await explainTick(client, table);
+    const r = await explainTick(client, table, timezoneColumn);
     if (i >= WARMUP) times.push(r.dbMs);
     scans = r.scans;
   }
@@ -236,6 +237,65 @@ async function tableSize(client) {
     header: ['rows', 'indexes', 'db time', 'vs smallest', 'scans of the packages table'],
     rows,
   });
+}
+
+const ZONES = [
+  'Pacific/Kiritimati', 'Pacific/Auckland', 'Australia/Sydney', 'Asia/Tokyo', 'Asia/Shanghai', 'Asia/Kolkata',
+  'Asia/Dubai', 'Europe/Moscow', 'Europe/Athens', 'Europe/Berlin', 'Europe/London', 'Atlantic/Azores',
+  'America/Sao_Paulo', 'America/New_York', 'America/Chicago', 'America/Denver', 'America/Los_Angeles',
+  'America/Anchorage', 'Pacific/Honolulu', 'Pacific/Pago_Pago',
+];
+
+/**
+ * Per-row zones at the largest size: 200 salons in 20 zones, every package referencing one;
+ * the no-op tick with --timezone-column salons.time_zone against the single-zone tick.
+ */
+async function zones(client) {
+  log('per-row zones');
+  const n = [10_000, 100_000, 1_000_000].filter((x) => x <= MAX_ROWS).at(-1);
+  const table = `bench_${n}`;
+  await client.query(`DROP TABLE IF EXISTS bench_salons CASCADE`);
+  await client.query(`CREATE TABLE bench_salons (id int PRIMARY KEY, time_zone text NOT NULL)`);
+  await client.query(`INSERT INTO bench_salons SELECT g, ($1::text[])[1 + g % 20] FROM generate_series(1, 200) g`, [ZONES]);
+  await client.query(`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS salon_id int`);
+  await client.query(`UPDATE ${table} SET salon_id = 1 + id % 200`);
+  await client.query(`ALTER TABLE ${table} ADD FOREIGN KEY (salon_id) REFERENCES bench_salons (id)`);
+  await client.query(`VACUUM ANALYZE ${table}`);
+  await client.query(`ANALYZE bench_salons`);
+  const byRow = { table: { name: 'bench_salons' }, column: 'time_zone' };
+  // Now, and 22:30 UTC today: then the local date is already tomorrow in the zones east of
+  // UTC+1:30, so tomorrow's scheduled rows are candidates for per-row zones (not for Berlin).
+  const late = `${new Date().toISOString().slice(0, 10)}T22:30:00Z`;
+  const rows = [];
+  for (const [label, instant] of [['now', undefined], ['22:30 UTC', late]]) {
+    const single = [];
+    const perRow = [];
+    let scans = [];
+    let changed = [0, 0];
+    for (let i = 0; i < WARMUP + RUNS; i++) {
+      const a = await explainTick(client, table, undefined, instant);
+      const b = await explainTick(client, table, byRow, instant);
+      if (i >= WARMUP) {
+        single.push(a.dbMs);
+        perRow.push(b.dbMs);
+      }
+      scans = b.scans;
+      changed = [a.changed, b.changed];
+    }
+    const ratio = median(perRow) / median(single);
+    const noop = changed[0] === 0 && changed[1] === 0;
+    results.checks.push({ name: `per-row zones (20 zones, ${n.toLocaleString('en')} rows, ${label}): no sequential scan of the packages table`, ok: !scans.some((x) => x.startsWith('Seq Scan')), detail: scans.join(', ') });
+    if (noop) results.checks.push({ name: `per-row zones no-op database time ≤ 2× the single-zone figure (${label})`, ok: ratio <= 2, detail: `${ratio.toFixed(2)}×` });
+    rows.push([label, `${ms(median(single))} (${changed[0]} changed)`, `${ms(median(perRow))} (${changed[1]} changed)`, `${ratio.toFixed(2)}×`, scans.join(', ')]);
+  }
+  results.sections.push({
+    title: `No-op tick with per-row zones at ${n.toLocaleString('en')} rows (200 salons in 20 zones, --timezone-column bench_salons.time_zone, against one zone; EXPLAIN ANALYZE, alternating, median of ${RUNS})`,
+    header: ['instant', 'one zone (Europe/Berlin)', 'per row, 20 zones', 'ratio', 'scans of the packages table (per row)'],
+    rows,
+  });
+  await client.query(`ALTER TABLE ${table} DROP COLUMN salon_id`);
+  await client.query(`DROP TABLE bench_salons`);
+  await client.query(`VACUUM ANALYZE ${table}`);
 }
 
 async function makeDue(client, table, due) {
@@ -376,7 +436,8 @@ try {
   const { rows } = await client.query('SHOW server_version');
   if (wanted('cold')) await coldStart(client, url.toString());
   // The due-row and row-by-row sections reuse the largest table the size section builds.
-  if (wanted('size') || wanted('due') || wanted('rowbyrow')) await tableSize(client);
+  if (wanted('size') || wanted('zones') || wanted('due') || wanted('rowbyrow')) await tableSize(client);
+  if (wanted('zones')) await zones(client);
   if (wanted('due')) await dueRows(client, url.toString());
   if (wanted('rowbyrow')) await setBased(client);
   const meta = [

@@ -63,20 +63,21 @@ export function validUntilTextSql(type: PackagesTable['validUntilType']): string
 
 /**
  * Per-row zones only: conditions on the bare columns that every due row meets whatever its
- * zone, because every zone's local time is within a day of UTC. They let the partial indexes
- * narrow the candidates before the exact comparison in each row's zone.
+ * zone, because no zone's local time is later than UTC + 14 hours. They let the partial
+ * indexes narrow the candidates before the exact comparison in each row's zone.
  */
 export function candidateSql(table: PackagesTable, expiry: ExpiryMode, instant: string): { activation: string; deactivation: string } {
-  const utc = `(${instant} AT TIME ZONE 'UTC')`;
-  const tomorrow = `(${utc}::date + 1)`;
+  // No zone is ahead of UTC by more than 14 hours (Pacific/Kiritimati): no local time is later.
+  const latestLocal = `((${instant} AT TIME ZONE 'UTC') + interval '14 hours')`;
+  const latestDate = `(${latestLocal})::date`;
   const deactivation =
     table.validUntilType === 'date'
-      ? `p.valid_until < ${tomorrow}`
+      ? `p.valid_until < ${latestDate}`
       : table.validUntilType === 'timestamp'
-        ? expiry === 'instant' ? `p.valid_until < ${utc} + interval '1 day'` : `p.valid_until < ${tomorrow}::timestamp`
+        ? expiry === 'instant' ? `p.valid_until < ${latestLocal}` : `p.valid_until < ${latestDate}::timestamp`
         : `p.valid_until < ${instant}`; // a local day starts at or before now, in any zone
   return {
-    activation: `p.scheduled AND p.auto_activate AND p.schedule_date <= ${tomorrow}`,
+    activation: `p.scheduled AND p.auto_activate AND p.schedule_date <= ${latestDate}`,
     deactivation: `p.is_active AND p.auto_deactivate AND ${deactivation}`,
   };
 }
