@@ -44,13 +44,27 @@ try {
      ) AS v(name, price, is_active, scheduled, auto_activate, auto_deactivate, schedule_date, schedule_time, valid_until)`,
     [zone],
   );
+  // Two salons in two zones (--timezone-column salons.time_zone): the same wall-clock schedule,
+  // a minute ago by Berlin's clock, is due in Berlin and still hours away in New York. The
+  // packages above have no salon, so they use --timezone.
+  await db.query(`
+    CREATE TABLE salons (id int PRIMARY KEY, name text NOT NULL, time_zone text);
+    INSERT INTO salons VALUES (1, 'Berlin Mitte', 'Europe/Berlin'), (2, 'New York SoHo', 'America/New_York');
+    ALTER TABLE special_packages ADD COLUMN salon_id int REFERENCES salons (id);`);
+  await db.query(
+    `WITH l AS (SELECT (now() AT TIME ZONE 'Europe/Berlin') - interval '1 minute' AS berlin)
+     INSERT INTO special_packages (name, price, salon_id, scheduled, auto_activate, schedule_date, schedule_time)
+     SELECT v.name, 60.00, v.salon, true, true, l.berlin::date, l.berlin::time
+       FROM l, (VALUES ('Berlin salon: opening offer', 1), ('New York salon: opening offer', 2)) AS v(name, salon)`,
+  );
 
   /** @param {string} title */
   const show = async (title) => {
     const { rows } = await db.query(
-      `SELECT id, name, is_active, scheduled, to_char(schedule_date, 'YYYY-MM-DD') || coalesce(' ' || to_char(schedule_time, 'HH24:MI'), '') AS schedule,
+      `SELECT p.id, p.name, coalesce(s.time_zone, $1::text) AS zone, is_active, scheduled,
+              to_char(schedule_date, 'YYYY-MM-DD') || coalesce(' ' || to_char(schedule_time, 'HH24:MI'), '') AS schedule,
               to_char(valid_until, 'YYYY-MM-DD') AS valid_until, to_char(updated_at AT TIME ZONE $1::text, 'HH24:MI:SS') AS updated
-         FROM special_packages ORDER BY id`,
+         FROM special_packages p LEFT JOIN salons s ON s.id = p.salon_id ORDER BY p.id`,
       [zone],
     );
     console.log(`\n${title}`);
@@ -59,13 +73,13 @@ try {
 
   console.log(`package-scheduler demo (PostgreSQL: ${server.kind}; business zone ${zone})`);
   await show('Before the tick:');
-  const tick = cli(['run', '--timezone', zone]);
-  console.log(`\n$ package-scheduler run --timezone ${zone}   # exit code ${tick.status}`);
+  const tick = cli(['run', '--timezone', zone, '--timezone-column', 'salons.time_zone']);
+  console.log(`\n$ package-scheduler run --timezone ${zone} --timezone-column salons.time_zone   # exit code ${tick.status}`);
   process.stdout.write(tick.stdout);
   if (tick.stderr) process.stderr.write(tick.stderr);
   await show('After the tick:');
-  const report = cli(['status', '--timezone', zone]);
-  console.log(`\n$ package-scheduler status --timezone ${zone}   # exit code ${report.status}`);
+  const report = cli(['status', '--timezone', zone, '--timezone-column', 'salons.time_zone']);
+  console.log(`\n$ package-scheduler status --timezone ${zone} --timezone-column salons.time_zone   # exit code ${report.status}`);
   process.stdout.write(report.stdout);
   await db.end();
   console.log(`\ndemo finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);

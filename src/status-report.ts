@@ -18,7 +18,7 @@ function table(rows: string[][]): string[] {
 
 function upcoming(title: string, list: Upcoming[]): string[] {
   if (list.length === 0) return [`${title}: none`];
-  return [`${title}:`, ...table([['id', 'name', 'at (local)', 'in'], ...list.map((u) => [u.packageId, u.name ?? '', u.at, formatDuration(u.inSeconds)])])];
+  return [`${title}:`, ...table([['id', 'name', 'at (local)', 'zone', 'in'], ...list.map((u) => [u.packageId, u.name ?? '', u.at, u.timezone, formatDuration(u.inSeconds)])])];
 }
 
 export function formatStatus(report: StatusReport): string {
