@@ -8,6 +8,7 @@ import type { ExpiryMode } from './sql/tick-sql.js';
 import { checkTimestamp } from './timestamps.js';
 import { integer, invalid, names, nonEmpty, oneOf, pick, type Env, type Sourced } from './config-values.js';
 import { connectionOptions, secretsOf } from './connection-config.js';
+import { HEARTBEAT_TIMEOUT_MS, monitoringSettings } from './monitoring-config.js';
 
 export type { Env } from './config-values.js';
 export { secretsOf } from './connection-config.js';
@@ -96,7 +97,7 @@ export const DEFAULTS = {
   historyDays: 90,
   statusLimit: 10,
   historyLimit: 50,
-  heartbeatTimeoutMs: 5_000,
+  heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS,
 };
 
 // PostgreSQL's timeouts are int4 milliseconds.
@@ -188,36 +189,6 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
     packageId: packageSource?.value.trim(),
     ...monitoring,
   };
-}
-
-function monitoringSettings(flags: Flags, env: Env, folderExists = (_: string) => true) {
-  const metricsSource = nonEmpty(pick(flags.metricsFile, env, { flag: '--metrics-file', env: 'SCHEDULER_METRICS_FILE' }));
-  const metricsFile = metricsSource?.value.trim();
-  if (metricsFile !== undefined) {
-    if (metricsFile.endsWith('/')) throw invalid(metricsSource!, `"${metricsFile}" is a folder; name the file, e.g. ${metricsFile}package_scheduler.prom`);
-    const folder = metricsFile.includes('/') ? metricsFile.slice(0, metricsFile.lastIndexOf('/')) || '/' : '.';
-    // The folder is the machine's state, not a typo in the command line: 78 either way.
-    if (!folderExists(folder)) throw new ConfigError(`${names(metricsSource!.setting)}: folder ${folder} does not exist`);
-  }
-  const urlSource = nonEmpty(pick(flags.heartbeatUrl, env, { flag: '--heartbeat-url', env: 'SCHEDULER_HEARTBEAT_URL' }));
-  let heartbeatUrl: string | undefined;
-  if (urlSource !== undefined) {
-    let parsed: URL | undefined;
-    try {
-      parsed = new URL(urlSource.value.trim());
-    } catch {
-      // never echoed: the URL carries the check's secret token
-    }
-    if (parsed === undefined || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
-      throw invalid(urlSource, 'not an http:// or https:// URL');
-    }
-    heartbeatUrl = parsed.toString().replace(/\/+$/, '');
-  }
-  const heartbeatTimeoutMs = integer(
-    nonEmpty(pick(flags.heartbeatTimeout, env, { flag: '--heartbeat-timeout', env: 'SCHEDULER_HEARTBEAT_TIMEOUT' })),
-    DEFAULTS.heartbeatTimeoutMs, 1, 60_000, 'milliseconds',
-  );
-  return { metricsFile, heartbeatUrl, heartbeatTimeoutMs };
 }
 
 function timestamp(source: Sourced): string {

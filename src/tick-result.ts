@@ -60,7 +60,7 @@ export function summarize(
   const result: TickCompleted = { status: 'completed', ...base, activated: [], deactivated: [], activationSkipped: [], timezoneUnknown, durationMs: 0 };
   for (const row of rows) {
     const name = row.name === null ? {} : { name: row.name };
-    const timezone = row.timezone;
+    const timezone = row.timezone ?? base.timezone;
     if (row.activate) {
       result.activated.push({ packageId: row.package_id, ...name, dueAt: row.due_at!, lateSeconds: Number(row.late_seconds), timezone });
     }

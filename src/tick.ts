@@ -90,20 +90,9 @@ export async function runTick(client: Queryable, options: TickOptions, baseLogge
         if (table.history) await query(client, recordSkippedStatement(table.history, tick));
         return { locked: true, table: tick.tableName };
       }
-      const recording = table.history && { tables: table.history, ...tick };
-      const applied = await withUnknownZonesLeftOut<TickRow>(client, table, options.expiry, tickClock(clock, options), (unknownZones) =>
-        applyTickStatement(table!, options.expiry, tickClock(clock, options, unknownZones), recording),
-      );
-      const { rows } = applied;
-      const result = summarize(rows, base, applied.unknown);
-      if (table.history) {
-        await query(client, recordCompletedStatement(table.history, tick, countsOf(result)));
-        await query(client, pruneEventsStatement(table.history, history?.retentionDays ?? DEFAULT_RETENTION_DAYS, PRUNE_BATCH));
-      }
-      // Delivered by PostgreSQL only if this transaction commits.
-      if (options.notifyChannel !== undefined && rows.length > 0) {
-        await client.query('SELECT pg_notify($1::text, $2::text)', [options.notifyChannel, notificationPayload(result)]);
-      }
+      const result = await apply(client, table, options, clock, tick, base);
+      await record(client, table, tick, result, history?.retentionDays);
+      await notify(client, options.notifyChannel, result);
       return { locked: false, result };
     });
   } catch (error) {
@@ -120,6 +109,38 @@ export async function runTick(client: Queryable, options: TickOptions, baseLogge
   result.durationMs = elapsed(started);
   logCompleted(result, baseLogger);
   return result;
+}
+
+type Tick = { tableName: string; runId: string; runner: Runner };
+
+/** The tick statement: changes the due rows (and, with history, records one event per change). */
+async function apply(
+  client: Queryable,
+  table: PackagesTable,
+  options: TickOptions,
+  clock: ClockRow,
+  tick: Tick,
+  base: Pick<TickCompleted, 'runId' | 'dryRun' | 'table' | 'timezone' | 'now'>,
+): Promise<TickCompleted> {
+  const recording = table.history && { tables: table.history, ...tick };
+  const { rows, unknown } = await withUnknownZonesLeftOut<TickRow>(client, table, options.expiry, tickClock(clock, options), (unknownZones) =>
+    applyTickStatement(table, options.expiry, tickClock(clock, options, unknownZones), recording),
+  );
+  return summarize(rows, base, unknown);
+}
+
+/** The state row and a batch of retention, in the tick's own transaction. */
+async function record(client: Queryable, table: PackagesTable, tick: Tick, result: TickCompleted, retentionDays = DEFAULT_RETENTION_DAYS): Promise<void> {
+  if (!table.history) return;
+  await query(client, recordCompletedStatement(table.history, tick, countsOf(result)));
+  await query(client, pruneEventsStatement(table.history, retentionDays, PRUNE_BATCH));
+}
+
+/** pg_notify after a tick with changes; PostgreSQL delivers it only if the transaction commits. */
+async function notify(client: Queryable, channel: string | undefined, result: TickCompleted): Promise<void> {
+  const changes = result.activated.length + result.deactivated.length + result.activationSkipped.length;
+  if (channel === undefined || changes === 0) return;
+  await client.query('SELECT pg_notify($1::text, $2::text)', [channel, notificationPayload(result)]);
 }
 
 /** What a tick would do now (or at `options.at`): read-only, logs nothing, records nothing. */
@@ -194,7 +215,7 @@ function tickClock(clock: ClockRow, options: Pick<TickOptions, 'timezone'>, unkn
 async function recordFailure(
   client: Queryable,
   table: PackagesTable,
-  tick: { tableName: string; runId: string; runner: Runner },
+  tick: Tick,
   error: unknown,
   options: TickOptions,
 ): Promise<void> {

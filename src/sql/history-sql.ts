@@ -49,13 +49,13 @@ CREATE INDEX IF NOT EXISTS package_scheduler_events_happened_at_idx
 
 /**
  * A CTE for the tick statement: one event row per action taken on a row of `changed` (with
- * the zone that row was evaluated in). Takes references to the run id and table name.
+ * the zone that row was evaluated in). Takes references to the run id, table name and default zone.
  */
-export function recordEventsCte(history: HistoryTables, refs: { runId: string; tableName: string }): string {
+export function recordEventsCte(history: HistoryTables, refs: { runId: string; tableName: string; defaultZone: string }): string {
   return `recorded AS (
   INSERT INTO ${history.events} (run_id, packages_table, package_id, action, reason, due_at, valid_until, timezone)
   SELECT ${refs.runId}, ${refs.tableName}, c.package_id, a.action, a.reason,
-         CASE WHEN a.action = 'deactivated' THEN NULL ELSE c.due_at END, c.valid_until, c.timezone
+         CASE WHEN a.action = 'deactivated' THEN NULL ELSE c.due_at END, c.valid_until, coalesce(c.timezone, ${refs.defaultZone})
     FROM changed AS c
    CROSS JOIN LATERAL (VALUES ('activated', NULL, c.activate),
                               ('activation_skipped', 'expired', c.skip_activation),

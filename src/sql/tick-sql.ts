@@ -18,6 +18,8 @@ export type ExpiryMode = 'date' | 'instant';
 export interface ClockRefs {
   instant: string;
   zone: string;
+  /** The default zone's reference (`zone` itself without per-row zones). */
+  defaultZone: string;
   perRow?: { unknownZones: string };
 }
 
@@ -111,9 +113,10 @@ function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRefs, lock
     deactivationDue = `${candidates.deactivation} AND ${known(passed)}`;
     expired = `p.valid_until IS NOT NULL AND ${known(passed)}`;
   }
+  // One zone: every row's is the default, which the caller knows; only per-row zones travel.
   return `
   SELECT p.${table.keyColumn} AS key,
-         ${c.zone} AS zone,
+         ${c.perRow ? c.zone : 'NULL::text'} AS zone,
          (${activationDue}) IS TRUE AS activation_due,
          (${expired}) IS TRUE AS expired,
          (${deactivationDue}) IS TRUE AS deactivation_due,
@@ -141,7 +144,7 @@ function reportColumnsSql(table: PackagesTable, c: ClockRefs): string {
          -- Real seconds since the due instant. An ambiguous wall-clock time (the repeated hour
          -- when DST ends) converts to its later occurrence, but activates at the first: not late.
          CASE WHEN d.activate OR d.skip_activation
-              THEN greatest(0, floor(extract(epoch FROM ${c.instant} - (d.due_local AT TIME ZONE d.zone))))::bigint END AS late_seconds,
+              THEN greatest(0, floor(extract(epoch FROM ${c.instant} - (d.due_local AT TIME ZONE ${c.perRow ? 'd.zone' : c.zone}))))::bigint END AS late_seconds,
          ${validUntilTextSql(table.validUntilType)} AS valid_until,
          d.zone AS timezone`;
 }
@@ -158,9 +161,10 @@ export interface TickClock {
 /** Adds the clock's parameters; the zone becomes the row's own where the table has per-row zones. */
 export function clockRefs(params: Params, table: PackagesTable, clock: TickClock): ClockRefs {
   const instant = params.add(clock.instant, 'timestamptz');
-  const zone = zoneSql(params, table, clock.timezone);
-  if (!table.zone) return { instant, zone };
-  return { instant, zone, perRow: { unknownZones: params.add(clock.unknownZones ?? [], 'text[]') } };
+  const defaultZone = params.add(clock.timezone, 'text');
+  if (!table.zone) return { instant, zone: defaultZone, defaultZone };
+  const zone = `coalesce(${table.zone.expression}, ${defaultZone})`;
+  return { instant, zone, defaultZone, perRow: { unknownZones: params.add(clock.unknownZones ?? [], 'text[]') } };
 }
 
 /** The zone a row is evaluated in: its own (per-row zones) or else the default. */
@@ -184,7 +188,7 @@ export function applyTickStatement(table: PackagesTable, expiry: ExpiryMode, clo
   const params = new Params();
   const c = clockRefs(params, table, clock);
   const recorded = history
-    ? `, ${recordEventsCte(history.tables, { runId: params.add(history.runId, 'uuid'), tableName: params.add(history.tableName, 'text') })}`
+    ? `, ${recordEventsCte(history.tables, { runId: params.add(history.runId, 'uuid'), tableName: params.add(history.tableName, 'text'), defaultZone: c.defaultZone })}`
     : '';
   return params.statement(`${TICK_MARKER}
 WITH due AS (${dueRowsSql(table, expiry, c, true)}
@@ -225,5 +229,6 @@ export interface TickRow {
   due_at: string | null;
   late_seconds: string | null; // bigint arrives as text
   valid_until: string | null;
-  timezone: string;
+  /** NULL without per-row zones: the default zone. */
+  timezone: string | null;
 }
