@@ -55,4 +55,20 @@ describe('--every', () => {
     expect(r.events('tick.completed')[0]).toMatchObject({ activated: 1 });
     expect((await getPackage(db.client, id)).is_active).toBe(true);
   });
+
+  it('one-shot: SIGTERM mid-tick lets the tick finish whole (as PID 1 in a container would need), then exits 0', async () => {
+    await createPackagesTable(db.client);
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push(await insertPackage(db.client, { scheduled: true, auto_activate: true, schedule_date: '2026-01-01' }));
+    await addUpdateTrigger(db.client, 'slow', 'PERFORM pg_sleep(0.5);');
+    let child!: ChildProcess;
+    const run = runCli(['run'], { env: { DATABASE_URL: db.url }, onSpawn: (c) => (child = c) });
+    await waitForActiveTick(db.client);
+    child.kill('SIGTERM');
+    const r = await run;
+    expect(r.code).toBe(0);
+    expect(r.events('scheduler.stopping')).toEqual([expect.objectContaining({ signal: 'SIGTERM' })]);
+    expect(r.events('package.activated')).toHaveLength(3);
+    for (const id of ids) expect((await getPackage(db.client, id)).is_active).toBe(true);
+  });
 });
