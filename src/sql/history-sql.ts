@@ -77,15 +77,16 @@ interface TickIdentity {
 }
 
 /**
- * Upserts the state row with exactly the columns given (column → SQL expression); the
- * columns not given keep their values, e.g. the last success across a failed tick.
+ * Upserts the state row with exactly the columns given (column → SQL expression; `f.finished`
+ * is the end of the tick); the columns not given keep their values, e.g. the last success
+ * across a failed tick.
  */
 function upsertState(history: HistoryTables, tick: TickIdentity, params: Params, set: Record<string, string>): Statement {
   const columns: Record<string, string> = {
     packages_table: params.add(tick.tableName, 'text'),
     last_run_id: params.add(tick.runId, 'uuid'),
     last_tick_started_at: 'now()',
-    last_tick_finished_at: 'clock_timestamp()',
+    last_tick_finished_at: 'f.finished',
     ...set,
     runner_version: params.add(tick.runner.version, 'text'),
     runner_host: params.add(tick.runner.host, 'text'),
@@ -93,7 +94,8 @@ function upsertState(history: HistoryTables, tick: TickIdentity, params: Params,
   const names = Object.keys(columns);
   return params.statement(`
 INSERT INTO ${history.state} AS s (${names.join(', ')})
-VALUES (${Object.values(columns).join(', ')})
+SELECT ${Object.values(columns).join(', ')}
+  FROM (SELECT clock_timestamp() AS finished) AS f -- read once: a success ends when the tick does
 ON CONFLICT (packages_table) DO UPDATE
    SET ${names.filter((n) => n !== 'packages_table').map((n) => `${n} = EXCLUDED.${n}`).join(',\n       ')}`);
 }
@@ -106,7 +108,7 @@ export function recordCompletedStatement(
 ): Statement {
   const params = new Params();
   return upsertState(history, tick, params, {
-    last_success_at: 'clock_timestamp()',
+    last_success_at: 'f.finished',
     last_outcome: `'completed'`,
     last_error_code: 'NULL',
     last_error_message: 'NULL',
