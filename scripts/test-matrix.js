@@ -47,30 +47,28 @@ try {
   for (const [nodeMajor, pgMajor] of pairs) {
     const node = nodeBinary(nodeMajor);
     const nodeVersion = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
-    {
-      const image = imagePattern.replace('{major}', pgMajor);
-      const report = join(scratch, `${nodeMajor}-${pgMajor}.json`);
-      const started = Date.now();
-      const run = spawnSync(
-        node,
-        [join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'run', '--reporter=dot', '--reporter=json', `--outputFile.json=${report}`],
-        // The 50-tick metrics-file test runs in full once (npm test); 5 ticks per matrix run.
-        { cwd: root, env: { METRICS_TICKS: '5', ...process.env, TEST_POSTGRES: 'container', TEST_POSTGRES_IMAGE: image }, encoding: 'utf8' },
-      );
-      const seconds = Math.round((Date.now() - started) / 1000);
-      let counts = { passed: 0, failed: 0 };
-      try {
-        const r = JSON.parse(readFileSync(report, 'utf8'));
-        counts = { passed: r.numPassedTests, failed: r.numFailedTests };
-      } catch {
-        counts.failed = 1; // no report: the run itself failed
-      }
-      const ok = run.status === 0 && counts.failed === 0;
-      const used = /\[test-postgres\] using (.*)/.exec(run.stderr)?.[1] ?? 'no server line';
-      results.push({ ok, ...counts });
-      console.log(`${ok ? 'PASS' : 'FAIL'}  node ${nodeVersion}  ${image}  ${counts.passed} passed, ${counts.failed} failed  ${seconds}s  (${used})`);
-      if (!ok) process.stdout.write(`${run.stdout.split('\n').filter((l) => /FAIL|×|Error/.test(l)).slice(0, 20).join('\n')}\n`);
+    const image = imagePattern.replace('{major}', pgMajor);
+    const report = join(scratch, `${nodeMajor}-${pgMajor}.json`);
+    const started = Date.now();
+    const run = spawnSync(
+      node,
+      [join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'run', '--reporter=dot', '--reporter=json', `--outputFile.json=${report}`],
+      // The 50-tick metrics-file test runs in full once (npm test); 5 ticks per matrix run.
+      { cwd: root, env: { METRICS_TICKS: '5', ...process.env, TEST_POSTGRES: 'container', TEST_POSTGRES_IMAGE: image }, encoding: 'utf8' },
+    );
+    const seconds = Math.round((Date.now() - started) / 1000);
+    let counts = { passed: 0, failed: 0 };
+    try {
+      const r = JSON.parse(readFileSync(report, 'utf8'));
+      counts = { passed: r.numPassedTests, failed: r.numFailedTests };
+    } catch {
+      counts.failed = 1; // no report: the run itself failed
     }
+    const ok = run.status === 0 && counts.failed === 0;
+    const used = /\[test-postgres\] using (.*)/.exec(run.stderr)?.[1] ?? 'no server line';
+    results.push({ ok, ...counts });
+    console.log(`${ok ? 'PASS' : 'FAIL'}  node ${nodeVersion}  ${image}  ${counts.passed} passed, ${counts.failed} failed  ${seconds}s  (${used})`);
+    if (!ok) process.stdout.write(`${run.stdout.split('\n').filter((l) => /FAIL|×|Error/.test(l)).slice(0, 20).join('\n')}\n`);
   }
 } finally {
   rmSync(scratch, { recursive: true, force: true });

@@ -28,7 +28,7 @@ export async function observedTick(config: Config, context: CommandContext): Pro
   const heartbeat: Heartbeat | undefined = config.heartbeatUrl
     ? { url: config.heartbeatUrl, timeoutMs: config.heartbeatTimeoutMs, logger: context.logger }
     : undefined;
-  if (heartbeat) await pings!.pingStart(heartbeat);
+  if (pings && heartbeat) await pings.pingStart(heartbeat);
   const started = performance.now();
   let result: TickResult | undefined;
   let failure: TickError | undefined;
@@ -43,7 +43,7 @@ export async function observedTick(config: Config, context: CommandContext): Pro
     const { recordMetrics } = await import('../tick-metrics.js');
     await recordMetrics(config, context, { result, exitCode, durationSeconds });
   }
-  if (heartbeat) await pings!.pingEnd(heartbeat, exitCode, scrub(pingBody(result, failure), config.secrets));
+  if (pings && heartbeat) await pings.pingEnd(heartbeat, exitCode, scrub(pingBody(result, failure), config.secrets));
   if (failure) throw failure;
   return result!;
 }
