@@ -1,5 +1,6 @@
 // Resource wrappers: each acquires one thing and releases it in `finally`.
 import pg from 'pg';
+import Cursor from 'pg-cursor';
 import { ConfigError, TemporaryError, errorCode, exitCodeFor, ExitCode } from './errors.js';
 import type { Statement } from './sql/params.js';
 
@@ -8,6 +9,29 @@ export type Queryable = Pick<pg.ClientBase, 'query'>;
 /** Runs a statement built with sql/params.ts. */
 export function query<R extends object = Record<string, unknown>>(client: Queryable, statement: Statement) {
   return client.query<R>(statement.text, statement.values);
+}
+
+/**
+ * Runs a statement and hands its rows to `onPage` (as arrays, in the statement's column order)
+ * `pageSize` at a time, so a result of any size never sits in memory whole. It is one extended-
+ * protocol portal: PostgreSQL runs the statement once (a data-modifying one to completion, its
+ * RETURNING rows kept server-side) and sends the rows as they are asked for.
+ */
+export async function readPages<R extends unknown[]>(client: Queryable, statement: Statement, pageSize: number, onPage: (rows: R[]) => void): Promise<void> {
+  const cursor = client.query(new Cursor<R>(statement.text, statement.values, { rowMode: 'array', types }));
+  // An error from read() has ended the portal already (pg-cursor synced on it, or the connection
+  // is gone); only an error of our own (from onPage) leaves it open to be closed.
+  let open = true;
+  const read = () =>
+    cursor.read(pageSize).catch((error: unknown) => {
+      open = false;
+      throw error;
+    });
+  try {
+    for (let rows = await read(); rows.length > 0; rows = await read()) onPage(rows);
+  } finally {
+    if (open) await cursor.close();
+  }
 }
 
 // pg turns DATE/TIMESTAMP/TIMESTAMPTZ into JS Dates in the *host's* zone. All time logic

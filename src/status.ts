@@ -105,7 +105,7 @@ async function statusInTransaction(client: Queryable, options: StatusOptions): P
     warnings: [await rowSecurityWarning(client, table)].filter((w): w is string => w !== undefined),
     counts: {
       ...counts,
-      dueNow: preview.activated.length + preview.deactivated.length + preview.activationSkipped.length,
+      dueNow: preview.counts.activated + preview.counts.deactivated + preview.counts.activationSkipped,
       misconfigured: zones.rows.length + misconfigured.total,
     },
   };

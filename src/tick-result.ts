@@ -1,6 +1,6 @@
 // What a tick reports: the typed result, built from the tick statement's rows, and the
 // NOTIFY payload made from it.
-import type { TickRow } from './sql/tick-sql.js';
+import { ChangeKind, type ChangeRecord, type ChangeRow } from './sql/tick-sql.js';
 import type { UnknownZoneRow } from './zone-guard.js';
 
 export type { UnknownZoneRow } from './zone-guard.js';
@@ -28,6 +28,12 @@ export interface SkippedActivation {
   timezone: string;
 }
 
+export interface ChangeCounts {
+  activated: number;
+  deactivated: number;
+  activationSkipped: number;
+}
+
 export interface TickCompleted {
   status: 'completed';
   runId: string;
@@ -36,9 +42,17 @@ export interface TickCompleted {
   timezone: string;
   /** The tick's clock: local time in `timezone` with its UTC offset. */
   now: string;
+  /** How many changes of each kind the tick made (or, in a dry run, would make). */
+  counts: ChangeCounts;
+  /**
+   * The changes themselves, in key order: the first `LIST_LIMIT` (1000) of each kind, so a
+   * backlog of any size fits in memory. `listsComplete` is false when `counts` is larger;
+   * every change still gets its log line.
+   */
   activated: Activation[];
   deactivated: Deactivation[];
   activationSkipped: SkippedActivation[];
+  listsComplete: boolean;
   /** Per-row zones: rows left alone because PostgreSQL does not know their zone. */
   timezoneUnknown: UnknownZoneRow[];
   durationMs: number;
@@ -52,30 +66,70 @@ export interface TickSkipped {
 }
 export type TickResult = TickCompleted | TickSkipped;
 
-export function summarize(
-  rows: TickRow[],
-  base: Pick<TickCompleted, 'runId' | 'dryRun' | 'table' | 'timezone' | 'now'>,
-  timezoneUnknown: UnknownZoneRow[] = [],
-): TickCompleted {
-  const result: TickCompleted = { status: 'completed', ...base, activated: [], deactivated: [], activationSkipped: [], timezoneUnknown, durationMs: 0 };
-  for (const row of rows) {
-    const name = row.name === null ? {} : { name: row.name };
-    const timezone = row.timezone ?? base.timezone;
-    if (row.activate) {
-      result.activated.push({ packageId: row.package_id, ...name, dueAt: row.due_at!, lateSeconds: Number(row.late_seconds), timezone });
-    }
-    if (row.skip_activation) {
-      result.activationSkipped.push({ packageId: row.package_id, ...name, reason: 'expired', dueAt: row.due_at!, validUntil: row.valid_until!, timezone });
-    }
-    if (row.deactivate) {
-      result.deactivated.push({ packageId: row.package_id, ...name, validUntil: row.valid_until!, timezone });
-    }
+/** How many changes of each kind a result lists at most. */
+export const LIST_LIMIT = 1000;
+
+type ResultBase = Pick<TickCompleted, 'runId' | 'dryRun' | 'table' | 'timezone' | 'now'>;
+
+/**
+ * Builds a TickCompleted from the tick statement's pages: counts every change, lists the
+ * first LIST_LIMIT of each kind, and hands every record to `keep` (the spool) for the log.
+ */
+export class ChangeCollector {
+  readonly result: TickCompleted;
+
+  constructor(
+    base: ResultBase,
+    private readonly keep?: (records: string[]) => void,
+  ) {
+    this.result = {
+      status: 'completed',
+      ...base,
+      counts: { activated: 0, deactivated: 0, activationSkipped: 0 },
+      activated: [],
+      deactivated: [],
+      activationSkipped: [],
+      listsComplete: true,
+      timezoneUnknown: [],
+      durationMs: 0,
+    };
   }
-  return result;
+
+  addPage(rows: ChangeRow[]): void {
+    const { result } = this;
+    const records: string[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const [kind, record] = rows[i]!;
+      records[i] = `${kind}${record}`;
+      if (kind === ChangeKind.activated) {
+        if (result.counts.activated++ < LIST_LIMIT) result.activated.push(toChange(kind, record, result.timezone) as Activation);
+      } else if (kind === ChangeKind.activationSkipped) {
+        if (result.counts.activationSkipped++ < LIST_LIMIT) result.activationSkipped.push(toChange(kind, record, result.timezone) as SkippedActivation);
+      } else if (result.counts.deactivated++ < LIST_LIMIT) {
+        result.deactivated.push(toChange(kind, record, result.timezone) as Deactivation);
+      }
+    }
+    result.listsComplete = Math.max(result.counts.activated, result.counts.deactivated, result.counts.activationSkipped) <= LIST_LIMIT;
+    this.keep?.(records);
+  }
 }
 
-export function countsOf(result: TickCompleted): { activated: number; deactivated: number; activationSkipped: number } {
-  return { activated: result.activated.length, deactivated: result.deactivated.length, activationSkipped: result.activationSkipped.length };
+/** A spooled line back as its kind and record (the kind is the first character). */
+export function parseSpooled(line: string): { kind: ChangeKind; record: ChangeRecord } {
+  return { kind: Number(line[0]) as ChangeKind, record: JSON.parse(line.slice(1)) as ChangeRecord };
+}
+
+function toChange(kind: ChangeKind, record: string, defaultZone: string): Activation | Deactivation | SkippedActivation {
+  const [packageId, name, dueAt, lateSeconds, validUntil, zone] = JSON.parse(record) as ChangeRecord;
+  const timezone = zone ?? defaultZone;
+  const named = name === null ? {} : { name };
+  if (kind === ChangeKind.activated) return { packageId, ...named, dueAt: dueAt!, lateSeconds: lateSeconds!, timezone };
+  if (kind === ChangeKind.activationSkipped) return { packageId, ...named, reason: 'expired', dueAt: dueAt!, validUntil: validUntil!, timezone };
+  return { packageId, ...named, validUntil: validUntil!, timezone };
+}
+
+export function countsOf(result: TickCompleted): ChangeCounts {
+  return result.counts;
 }
 
 // PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
@@ -85,6 +139,7 @@ const NOTIFY_PAYLOAD_LIMIT = 7999;
 export function notificationPayload(result: TickCompleted): string {
   const ids = (list: { packageId: string }[]) => list.map((x) => x.packageId);
   const counts = countsOf(result);
+  if (!result.listsComplete) return JSON.stringify({ table: result.table, runId: result.runId, counts, truncated: true });
   const full = JSON.stringify({
     table: result.table,
     runId: result.runId,

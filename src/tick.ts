@@ -2,9 +2,10 @@
 // runTick is a sequence of named steps: resolve → clock → lock → apply → record → notify,
 // then the log lines, after COMMIT.
 import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
+import { ChangeSpool } from './change-spool.js';
 import { ConfigError, describeError, errorCode, sqlstateOf } from './errors.js';
-import { query, tryAdvisoryXactLock, withTransaction, type Queryable } from './db.js';
+import { query, readPages, tryAdvisoryXactLock, withTransaction, type Queryable } from './db.js';
 import type { ColumnRef, QualifiedName } from './identifiers.js';
 import { withFields, type Logger } from './logger.js';
 import { clockStatement, type ClockRow } from './sql/clock.js';
@@ -16,16 +17,17 @@ import {
   recordSkippedStatement,
   type Runner,
 } from './sql/history-sql.js';
-import { applyTickStatement, previewTickStatement, type ExpiryMode, type TickClock, type TickRow } from './sql/tick-sql.js';
+import type { Statement } from './sql/params.js';
+import { applyTickStatement, previewTickStatement, type ChangeRow, type ExpiryMode, type TickClock } from './sql/tick-sql.js';
 import { resolvePackagesTable, type HistorySetting, type PackagesTable } from './table.js';
 import { logChanges, logCompleted, logSkipped } from './tick-log.js';
-import { countsOf, notificationPayload, summarize, type TickCompleted, type TickResult } from './tick-result.js';
-import { rowsInZones, withUnknownZonesLeftOut, type UnknownZoneRow } from './zone-guard.js';
+import { ChangeCollector, countsOf, notificationPayload, type TickCompleted, type TickResult } from './tick-result.js';
+import { rowsInZones, withUnknownZonesLeftOut } from './zone-guard.js';
 
 export type { ExpiryMode } from './sql/tick-sql.js';
 export type { HistorySetting } from './table.js';
-export type { Activation, Deactivation, SkippedActivation, TickCompleted, TickSkipped, TickResult } from './tick-result.js';
-export { notificationPayload } from './tick-result.js';
+export type { Activation, ChangeCounts, Deactivation, SkippedActivation, TickCompleted, TickSkipped, TickResult } from './tick-result.js';
+export { LIST_LIMIT, notificationPayload } from './tick-result.js';
 
 export interface TickOptions {
   table: QualifiedName;
@@ -48,6 +50,13 @@ export interface TickOptions {
   runId?: string;
   /** Recorded in the state row. */
   runner?: Runner;
+  /**
+   * Where a large tick's change records wait for COMMIT once they outgrow a few megabytes
+   * (default: the OS temp folder). If no file can be made there they stay in memory.
+   */
+  spoolDirectory?: string;
+  /** How much of a tick's change records stay in memory before they go to the file (default 4 MB). */
+  spoolMemoryBytes?: number;
 }
 
 /** What check and status need to preview a tick: no history, no notification, no run id. */
@@ -56,13 +65,21 @@ export type PreviewOptions = Pick<TickOptions, 'table' | 'timezone' | 'timezoneC
 const LOCK_KEY_PREFIX = 'package-scheduler:';
 const DEFAULT_RETENTION_DAYS = 90;
 const PRUNE_BATCH = 1000;
+/** Rows per round trip when reading the tick statement's result. */
+const PAGE_ROWS = 2000;
 
 /** The advisory lock key of a table: one run per table at a time, across hosts. */
 export function lockKey(table: Pick<PackagesTable, 'quoted'>): string {
   return LOCK_KEY_PREFIX + table.quoted;
 }
 
-type Outcome = { locked: true; table: string } | { locked: false; result: TickCompleted };
+type Outcome = { locked: true; table: string } | { locked: false; changes: Changes };
+
+/** A tick's result and the spool that holds its change records until they are logged. */
+interface Changes<S extends ChangeSpool | undefined = ChangeSpool> {
+  result: TickCompleted;
+  spool: S;
+}
 
 /**
  * Runs one tick on an open connection. Logs each change (after COMMIT, so a line always means
@@ -76,6 +93,15 @@ export async function runTick(client: Queryable, options: TickOptions, baseLogge
   const logger = withFields(baseLogger, { runId });
   let table: PackagesTable | undefined;
   let outcome: Outcome;
+  const spool = () =>
+    new ChangeSpool({
+      directory: options.spoolDirectory ?? tmpdir(),
+      memoryBytes: options.spoolMemoryBytes,
+      onFileUnavailable: (code) =>
+        logger.warn({ event: 'tick.spool_in_memory', code }, 'cannot create a spool file in the temp folder: this large tick keeps its changes in memory'),
+    });
+  // The spool of the statement's records, until logged: closed on every way out.
+  let spooled: ChangeSpool | undefined;
   try {
     outcome = await withTransaction(client, transactionOptions(options, options.dryRun), async (): Promise<Outcome> => {
       table = await resolve(client, options, history !== undefined, history?.schema, logger);
@@ -83,19 +109,22 @@ export async function runTick(client: Queryable, options: TickOptions, baseLogge
       const tick = { tableName: displayName(table), runId, runner };
       const base = { runId, table: tick.tableName, dryRun: options.dryRun, timezone: options.timezone, now: clockText(clock) };
       if (options.dryRun) {
-        const previewed = await preview(client, table, options, clock);
-        return { locked: false, result: summarize(previewed.rows, base, previewed.unknown) };
+        const changes = await preview(client, table, options, clock, base, spool);
+        spooled = changes.spool;
+        return { locked: false, changes };
       }
       if (!(await tryAdvisoryXactLock(client, lockKey(table)))) {
         if (table.history) await query(client, recordSkippedStatement(table.history, tick));
         return { locked: true, table: tick.tableName };
       }
-      const result = await apply(client, table, options, clock, tick, base);
-      await record(client, table, tick, result, history?.retentionDays);
-      await notify(client, options.notifyChannel, result);
-      return { locked: false, result };
+      const changes = await apply(client, table, options, clock, tick, base, spool);
+      spooled = changes.spool;
+      await record(client, table, tick, changes.result, history?.retentionDays);
+      await notify(client, options.notifyChannel, changes.result);
+      return { locked: false, changes };
     });
   } catch (error) {
+    spooled?.close(); // rolled back (COMMIT itself may have failed): not one of its lines is logged
     if (!options.dryRun && table?.history) await recordFailure(client, table, { tableName: displayName(table), runId, runner }, error, options).catch(() => {});
     throw error;
   }
@@ -104,14 +133,20 @@ export async function runTick(client: Queryable, options: TickOptions, baseLogge
     logSkipped(skipped, baseLogger);
     return skipped;
   }
-  const result = outcome.result;
-  logChanges(result, baseLogger);
+  const { result, spool: records } = outcome.changes;
+  try {
+    logChanges(result, records, baseLogger);
+  } finally {
+    records.close();
+  }
   result.durationMs = elapsed(started);
   logCompleted(result, baseLogger);
   return result;
 }
 
 type Tick = { tableName: string; runId: string; runner: Runner };
+
+type ResultBase = Pick<TickCompleted, 'runId' | 'dryRun' | 'table' | 'timezone' | 'now'>;
 
 /** The tick statement: changes the due rows (and, with history, records one event per change). */
 async function apply(
@@ -120,13 +155,27 @@ async function apply(
   options: TickOptions,
   clock: ClockRow,
   tick: Tick,
-  base: Pick<TickCompleted, 'runId' | 'dryRun' | 'table' | 'timezone' | 'now'>,
-): Promise<TickCompleted> {
+  base: ResultBase,
+  spool: () => ChangeSpool,
+): Promise<Changes> {
   const recording = table.history && { tables: table.history, ...tick };
-  const { rows, unknown } = await withUnknownZonesLeftOut<TickRow>(client, table, options.expiry, tickClock(clock, options), (unknownZones) =>
-    applyTickStatement(table, options.expiry, tickClock(clock, options, unknownZones), recording),
+  const { value, unknown } = await withUnknownZonesLeftOut(client, table, options.expiry, tickClock(clock, options), (unknownZones) =>
+    collect(client, applyTickStatement(table, options.expiry, tickClock(clock, options, unknownZones), recording), base, spool()),
   );
-  return summarize(rows, base, unknown);
+  value.result.timezoneUnknown = unknown;
+  return value;
+}
+
+/** Reads a tick statement's changes page by page: counted and listed in the result, every record spooled. */
+async function collect<S extends ChangeSpool | undefined>(client: Queryable, statement: Statement, base: ResultBase, spool: S): Promise<Changes<S>> {
+  const collector = new ChangeCollector(base, spool && ((records) => spool.append(records)));
+  try {
+    await readPages<ChangeRow>(client, statement, PAGE_ROWS, (rows) => collector.addPage(rows));
+  } catch (error) {
+    spool?.close();
+    throw error;
+  }
+  return { result: collector.result, spool };
 }
 
 /** The state row and a batch of retention, in the tick's own transaction. */
@@ -138,8 +187,8 @@ async function record(client: Queryable, table: PackagesTable, tick: Tick, resul
 
 /** pg_notify after a tick with changes; PostgreSQL delivers it only if the transaction commits. */
 async function notify(client: Queryable, channel: string | undefined, result: TickCompleted): Promise<void> {
-  const changes = result.activated.length + result.deactivated.length + result.activationSkipped.length;
-  if (channel === undefined || changes === 0) return;
+  const { activated, deactivated, activationSkipped } = countsOf(result);
+  if (channel === undefined || activated + deactivated + activationSkipped === 0) return;
   await client.query('SELECT pg_notify($1::text, $2::text)', [channel, notificationPayload(result)]);
 }
 
@@ -153,8 +202,9 @@ export async function previewInTransaction(client: Queryable, options: PreviewOp
   const started = performance.now();
   const table = await resolve(client, options, false, undefined);
   const clock = await readClock(client, options);
-  const { rows, unknown } = await preview(client, table, options, clock, unknownZones);
-  const result = summarize(rows, { runId: randomUUID(), dryRun: true, table: displayName(table), timezone: options.timezone, now: clockText(clock) }, unknown);
+  const base = { runId: randomUUID(), dryRun: true, table: displayName(table), timezone: options.timezone, now: clockText(clock) };
+  // Nothing is logged: the result's counts and lists are all check and status report.
+  const { result } = await preview(client, table, options, clock, base, () => undefined, unknownZones);
   result.durationMs = elapsed(started);
   return result;
 }
@@ -187,21 +237,27 @@ async function readClock(client: Queryable, options: Pick<TickOptions, 'timezone
   }
 }
 
-/** The dry run's rows; `unknownZones` when the caller already knows them (check, status). */
-async function preview(
+/** The dry run's changes; `unknownZones` when the caller already knows them (check, status). */
+async function preview<S extends ChangeSpool | undefined>(
   client: Queryable,
   table: PackagesTable,
   options: PreviewOptions,
   clock: ClockRow,
+  base: ResultBase,
+  spool: () => S,
   unknownZones?: string[],
-): Promise<{ rows: TickRow[]; unknown: UnknownZoneRow[] }> {
+): Promise<Changes<S>> {
+  const statement = (zones: string[]) => previewTickStatement(table, options.expiry, tickClock(clock, options, zones));
   if (unknownZones !== undefined) {
-    const { rows } = await query<TickRow>(client, previewTickStatement(table, options.expiry, tickClock(clock, options, unknownZones)));
-    return { rows, unknown: await rowsInZones(client, table, options.expiry, tickClock(clock, options), unknownZones, 'candidates') };
+    const changes = await collect(client, statement(unknownZones), base, spool());
+    changes.result.timezoneUnknown = await rowsInZones(client, table, options.expiry, tickClock(clock, options), unknownZones, 'candidates');
+    return changes;
   }
-  return withUnknownZonesLeftOut<TickRow>(client, table, options.expiry, tickClock(clock, options), (zones) =>
-    previewTickStatement(table, options.expiry, tickClock(clock, options, zones)),
+  const { value, unknown } = await withUnknownZonesLeftOut(client, table, options.expiry, tickClock(clock, options), (zones) =>
+    collect(client, statement(zones), base, spool()),
   );
+  value.result.timezoneUnknown = unknown;
+  return value;
 }
 
 function tickClock(clock: ClockRow, options: Pick<TickOptions, 'timezone'>, unknownZones: string[] = []): TickClock {

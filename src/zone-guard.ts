@@ -4,7 +4,7 @@
 // are tested one by one, and the statement runs again leaving those rows alone.
 import { errorCode } from './errors.js';
 import { query, type Queryable } from './db.js';
-import { Params, type Statement } from './sql/params.js';
+import { Params } from './sql/params.js';
 import { candidateSql, packagesFromSql, zoneSql, type ExpiryMode, type TickClock } from './sql/tick-sql.js';
 import type { PackagesTable } from './table.js';
 
@@ -21,27 +21,28 @@ const INVALID_PARAMETER_VALUE = '22023';
 const SAVEPOINT = 'package_scheduler_zones';
 
 /**
- * Runs `statement(unknownZones)`; with per-row zones, retries once without the rows whose zone
- * is unknown, and returns those rows too.
+ * Runs `run(unknownZones)` (which sends the statement and consumes its rows); with per-row
+ * zones, runs it once more without the rows whose zone is unknown, and returns those rows too.
+ * A failed first run must leave nothing behind: `run` starts afresh each time.
  */
-export async function withUnknownZonesLeftOut<R extends object>(
+export async function withUnknownZonesLeftOut<T>(
   client: Queryable,
   table: PackagesTable,
   expiry: ExpiryMode,
   clock: TickClock,
-  statement: (unknownZones: string[]) => Statement,
-): Promise<{ rows: R[]; unknown: UnknownZoneRow[] }> {
-  if (!table.zone) return { rows: (await query<R>(client, statement([]))).rows, unknown: [] };
+  run: (unknownZones: string[]) => Promise<T>,
+): Promise<{ value: T; unknown: UnknownZoneRow[] }> {
+  if (!table.zone) return { value: await run([]), unknown: [] };
   await client.query(`SAVEPOINT ${SAVEPOINT}`);
   try {
-    return { rows: (await query<R>(client, statement([]))).rows, unknown: [] };
+    return { value: await run([]), unknown: [] };
   } catch (error) {
     if (errorCode(error) !== INVALID_PARAMETER_VALUE) throw error;
     await client.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`);
     const unknownZones = await unknownZonesOf(client, table, expiry, clock, 'candidates');
     if (unknownZones.length === 0) throw error; // not a zone after all
-    const rows = (await query<R>(client, statement(unknownZones))).rows;
-    return { rows, unknown: await rowsInZones(client, table, expiry, clock, unknownZones, 'candidates') };
+    const value = await run(unknownZones);
+    return { value, unknown: await rowsInZones(client, table, expiry, clock, unknownZones, 'candidates') };
   }
 }
 

@@ -1,7 +1,7 @@
 // `status` (and its --max-age probe) and NOTIFY after ticks with changes.
 import type pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { notificationPayload, runTick } from '../src/tick.ts';
+import { LIST_LIMIT, notificationPayload, runTick } from '../src/tick.ts';
 import { historyDdl } from '../src/sql/history-sql.ts';
 import { addUpdateTrigger, createPackagesTable, dropUpdateTrigger, insertPackage, useTestDatabase } from './support/database.ts';
 import { recordingLogger } from './support/logs.ts';
@@ -134,7 +134,9 @@ describe('--notify', () => {
     await db.client.query(`INSERT INTO special_packages (scheduled, auto_activate, schedule_date)
                            SELECT true, true, date '2026-01-01' FROM generate_series(1, 2000)`);
     const result = expectCompleted(await runTick(db.client, tickOptions({ notifyChannel: 'package_changes' }), recordingLogger()));
-    expect(result.activated).toHaveLength(2000);
+    expect(result.counts.activated).toBe(2000);
+    expect(result.activated).toHaveLength(LIST_LIMIT); // the rest only counted (and logged)
+    expect(result.listsComplete).toBe(false);
     await waitForNotifications(1);
     expect(received).toHaveLength(1);
     expect(JSON.parse(received[0]!)).toEqual({

@@ -27,7 +27,7 @@ export async function recordMetrics(
     table ??= stored?.table;
     lastSuccessAt ??= stored?.at;
   }
-  const counts = tick.result?.status === 'completed' ? tick.result : undefined;
+  const counts = tick.result?.status === 'completed' ? tick.result.counts : undefined;
   const text = formatMetrics({
     table: table ?? configuredName(config),
     version: context.version,
@@ -36,9 +36,9 @@ export async function recordMetrics(
     durationSeconds: round(tick.durationSeconds, 4),
     exitCode: tick.exitCode,
     changes: {
-      activated: counts?.activated.length ?? 0,
-      deactivated: counts?.deactivated.length ?? 0,
-      activationSkipped: counts?.activationSkipped.length ?? 0,
+      activated: counts?.activated ?? 0,
+      deactivated: counts?.deactivated ?? 0,
+      activationSkipped: counts?.activationSkipped ?? 0,
     },
     ...(lastSuccessAt === undefined ? {} : { lastSuccessAt: round(lastSuccessAt, 3) }),
   });

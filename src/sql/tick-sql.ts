@@ -202,7 +202,7 @@ WITH due AS (${dueRowsSql(table, expiry, c, true)}
    WHERE p.${table.keyColumn} = d.key
   RETURNING p.${table.keyColumn} AS sort_key,${reportColumnsSql(table, c)}
 )${recorded}
-SELECT * FROM changed ORDER BY sort_key`);
+${CHANGE_RECORDS_SQL}`);
 }
 
 /** The dry run: the same selection and decisions, read-only and without row locks. */
@@ -212,23 +212,35 @@ export function previewTickStatement(table: PackagesTable, expiry: ExpiryMode, c
   return params.statement(`${TICK_MARKER}
 WITH due AS (${dueRowsSql(table, expiry, c, false)}
 ), decisions AS (${DECISIONS_SQL}
+), changed AS (
+  SELECT p.${table.keyColumn} AS sort_key,${reportColumnsSql(table, c)}
+    FROM decisions AS d
+    JOIN ${table.quoted} AS p ON p.${table.keyColumn} = d.key
 )
-SELECT p.${table.keyColumn} AS sort_key,${reportColumnsSql(table, c)}
-  FROM decisions AS d
-  JOIN ${table.quoted} AS p ON p.${table.keyColumn} = d.key
- ORDER BY sort_key`);
+${CHANGE_RECORDS_SQL}`);
 }
 
-export interface TickRow {
-  sort_key: unknown;
-  package_id: string;
-  name: string | null;
-  activate: boolean;
-  skip_activation: boolean;
-  deactivate: boolean;
-  due_at: string | null;
-  late_seconds: string | null; // bigint arrives as text
-  valid_until: string | null;
-  /** NULL without per-row zones: the default zone. */
-  timezone: string | null;
-}
+/** What each change is: the order of the log lines (all activations, then skips, then deactivations). */
+export const ChangeKind = { activated: 1, activationSkipped: 2, deactivated: 3 } as const;
+export type ChangeKind = (typeof ChangeKind)[keyof typeof ChangeKind];
+
+/**
+ * One row per change, grouped by kind and in key order within a kind. A row can make two
+ * changes (an expired schedule consumed, and the package switched off). The database builds
+ * each change's fields as one JSON array, `ChangeRecord`, so the tick does no per-row work
+ * before COMMIT beyond counting, and the record can wait in a spool as it came (change-spool.ts).
+ */
+const CHANGE_RECORDS_SQL = `SELECT a.kind,
+       json_build_array(c.package_id, c.name, c.due_at, c.late_seconds, c.valid_until, c.timezone)::text AS record
+  FROM changed AS c
+ CROSS JOIN LATERAL (VALUES (${ChangeKind.activated}, c.activate),
+                            (${ChangeKind.activationSkipped}, c.skip_activation),
+                            (${ChangeKind.deactivated}, c.deactivate)) AS a(kind, applies)
+ WHERE a.applies
+ ORDER BY a.kind, c.sort_key`;
+
+/** A row of the tick statement, as pg returns it in array mode. */
+export type ChangeRow = [kind: ChangeKind, record: string];
+
+/** A change record, parsed: the zone is NULL without per-row zones (the default zone). */
+export type ChangeRecord = [packageId: string, name: string | null, dueAt: string | null, lateSeconds: number | null, validUntil: string | null, timezone: string | null];

@@ -4,10 +4,10 @@ import { formatCheckReport } from '../../check-report.js';
 import { withConnection } from '../../db.js';
 import { ExitCode } from '../../errors.js';
 import { checkOptions } from '../options.js';
-import type { CommandHandler } from './context.js';
+import { print, type CommandHandler } from './context.js';
 
-export const check: CommandHandler = async (config) => {
+export const check: CommandHandler = async (config, context) => {
   const report = await withConnection(config.connection, (client) => checkTable(client, checkOptions(config)));
-  process.stdout.write(config.json ? `${JSON.stringify(report, null, 2)}\n` : formatCheckReport(report));
+  print(context, config.json ? `${JSON.stringify(report, null, 2)}\n` : formatCheckReport(report));
   return ExitCode.ok;
 };

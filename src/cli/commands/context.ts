@@ -9,3 +9,9 @@ export interface CommandContext {
 
 /** A command: returns the exit code; throws to have the failure reported and mapped. */
 export type CommandHandler = (config: Config, context: CommandContext) => Promise<number>;
+
+/** Writes a report to stdout after any log line still buffered, so the two keep their order. */
+export function print(context: CommandContext, text: string): void {
+  context.logger.flush();
+  process.stdout.write(text);
+}

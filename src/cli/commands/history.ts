@@ -4,10 +4,10 @@ import { ExitCode } from '../../errors.js';
 import { readHistory } from '../../history.js';
 import { formatHistory } from '../../status-report.js';
 import { historyQuery } from '../options.js';
-import type { CommandHandler } from './context.js';
+import { print, type CommandHandler } from './context.js';
 
-export const history: CommandHandler = async (config) => {
+export const history: CommandHandler = async (config, context) => {
   const events = await withConnection(config.connection, (client) => readHistory(client, historyQuery(config)));
-  process.stdout.write(config.json ? `${JSON.stringify(events, null, 2)}\n` : formatHistory(events));
+  print(context, config.json ? `${JSON.stringify(events, null, 2)}\n` : formatHistory(events));
   return ExitCode.ok;
 };

@@ -54,8 +54,8 @@ function pingBody(result: TickResult | undefined, failure: TickError | undefined
     return `failed: ${cause instanceof Error ? cause.message : String(cause)}\n`;
   }
   if (result?.status === 'skipped') return 'skipped: another run holds the lock for this table\n';
-  const done = result as Extract<TickResult, { status: 'completed' }>;
-  return `activated=${done.activated.length} deactivated=${done.deactivated.length} activation_skipped=${done.activationSkipped.length}\n`;
+  const { counts } = result as Extract<TickResult, { status: 'completed' }>;
+  return `activated=${counts.activated} deactivated=${counts.deactivated} activation_skipped=${counts.activationSkipped}\n`;
 }
 
 export const run: CommandHandler = async (config, context) => {

@@ -4,14 +4,14 @@ import { ConfigError, ExitCode } from '../../errors.js';
 import { status as readStatus } from '../../status.js';
 import { formatStatus } from '../../status-report.js';
 import { statusOptions } from '../options.js';
-import type { CommandHandler } from './context.js';
+import { print, type CommandHandler } from './context.js';
 
 /** `status --max-age`: the last successful tick is older than allowed (or never happened). */
 export const EXIT_STALE = 1;
 
-export const status: CommandHandler = async (config) => {
+export const status: CommandHandler = async (config, context) => {
   const report = await withConnection(config.connection, (client) => readStatus(client, statusOptions(config)));
-  process.stdout.write(config.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+  print(context, config.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
   const maxAge = config.maxAgeSeconds;
   if (maxAge === undefined) return ExitCode.ok;
   if (!report.historyEnabled) {

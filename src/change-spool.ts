@@ -1,0 +1,115 @@
+// Where a tick's change records wait between the tick statement and COMMIT: a line is logged
+// only for a committed change, so every record must outlive the transaction, and a backlog of
+// a million changes must not live in memory. Records are kept in memory up to a fixed budget,
+// then appended to a temporary file that is unlinked as soon as it is open (nothing is left
+// behind, whatever way the process ends).
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** What a spool needs from outside: where its file may go, and how much it may hold in memory. */
+export interface SpoolOptions {
+  /** A writable folder for the file; undefined keeps everything in memory. */
+  directory?: string;
+  memoryBytes?: number;
+  /** Told once when the file cannot be created, and the records stay in memory instead. */
+  onFileUnavailable?: (code: string | undefined) => void;
+}
+
+const DEFAULT_MEMORY_BYTES = 4 * 1024 * 1024;
+const READ_BYTES = 1024 * 1024;
+const NEWLINE = 0x0a;
+
+export class ChangeSpool {
+  private readonly memory: string[] = [];
+  private memoryBytes = 0;
+  private fd: number | undefined;
+  private fileBytes = 0;
+  private fileUnavailable = false;
+  private count = 0;
+
+  constructor(private readonly options: SpoolOptions = {}) {}
+
+  /** How many records were appended. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Whether the records went (in part) to a file. */
+  get spilled(): boolean {
+    return this.fd !== undefined;
+  }
+
+  /** Appends records, each one line of text without a newline. */
+  append(records: string[]): void {
+    if (records.length === 0) return;
+    this.count += records.length;
+    const text = `${records.join('\n')}\n`;
+    if (this.fd === undefined && this.memoryBytes + text.length > (this.options.memoryBytes ?? DEFAULT_MEMORY_BYTES)) this.openFile();
+    if (this.fd === undefined) {
+      this.memory.push(text);
+      this.memoryBytes += text.length;
+      return;
+    }
+    // A write error (ENOSPC) propagates: the tick rolls back rather than lose a line.
+    this.fileBytes += writeSync(this.fd, text);
+  }
+
+  /** Calls `each` with every record, in the order appended. */
+  forEach(each: (record: string) => void): void {
+    for (const text of this.memory) eachLine(text, each);
+    if (this.fd === undefined) return;
+    const buffer = Buffer.allocUnsafe(READ_BYTES);
+    let carry = '';
+    for (let position = 0; position < this.fileBytes; ) {
+      const read = readSync(this.fd, buffer, 0, READ_BYTES, position);
+      if (read === 0) break;
+      position += read;
+      // Cut at the last newline: a record (UTF-8, never containing 0x0a) is never split.
+      const end = buffer.lastIndexOf(NEWLINE, read - 1);
+      if (end < 0) {
+        carry += buffer.toString('utf8', 0, read);
+        continue;
+      }
+      eachLine(carry + buffer.toString('utf8', 0, end + 1), each);
+      carry = buffer.toString('utf8', end + 1, read);
+    }
+    if (carry.length > 0) each(carry);
+  }
+
+  /** Frees the memory and closes the file (already unlinked). */
+  close(): void {
+    this.memory.length = 0;
+    this.memoryBytes = 0;
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  private openFile(): void {
+    const directory = this.options.directory;
+    if (directory === undefined || this.fileUnavailable) return;
+    let folder: string | undefined;
+    try {
+      folder = mkdtempSync(join(directory, 'package-scheduler-'));
+      const path = join(folder, 'changes');
+      this.fd = openSync(path, 'w+', 0o600);
+      unlinkSync(path);
+    } catch (error) {
+      // A read-only root filesystem without a writable /tmp: memory it is, as before spooling.
+      this.fileUnavailable = true;
+      if (this.fd !== undefined) closeSync(this.fd);
+      this.fd = undefined;
+      this.options.onFileUnavailable?.((error as { code?: string }).code);
+    } finally {
+      if (folder !== undefined) rmSync(folder, { recursive: true, force: true });
+    }
+  }
+}
+
+function eachLine(text: string, each: (record: string) => void): void {
+  let start = 0;
+  for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n', start)) {
+    each(text.slice(start, end));
+    start = end + 1;
+  }
+  if (start < text.length) each(text.slice(start));
+}
