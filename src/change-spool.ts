@@ -15,8 +15,12 @@ export interface SpoolOptions {
   onFileUnavailable?: (code: string | undefined) => void;
 }
 
-const DEFAULT_MEMORY_BYTES = 4 * 1024 * 1024;
-const READ_BYTES = 1024 * 1024;
+const DEFAULT_MEMORY_BYTES = 256 * 1024;
+// Strings and buffers stay well under V8's large-object size (~128 KB): short-lived ones then
+// die young, instead of piling up in old space until a full collection (a million records
+// read back in 1 MB strings would hold ~100 MB of garbage).
+const READ_BYTES = 32 * 1024;
+const RECORDS_PER_WRITE = 128;
 const NEWLINE = 0x0a;
 
 export class ChangeSpool {
@@ -41,9 +45,11 @@ export class ChangeSpool {
 
   /** Appends records, each one line of text without a newline. */
   append(records: string[]): void {
-    if (records.length === 0) return;
+    for (let i = 0; i < records.length; i += RECORDS_PER_WRITE) this.appendText(`${records.slice(i, i + RECORDS_PER_WRITE).join('\n')}\n`);
     this.count += records.length;
-    const text = `${records.join('\n')}\n`;
+  }
+
+  private appendText(text: string): void {
     if (this.fd === undefined && this.memoryBytes + text.length > (this.options.memoryBytes ?? DEFAULT_MEMORY_BYTES)) this.openFile();
     if (this.fd === undefined) {
       this.memory.push(text);

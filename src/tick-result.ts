@@ -1,6 +1,6 @@
 // What a tick reports: the typed result, built from the tick statement's rows, and the
 // NOTIFY payload made from it.
-import { ChangeKind, type ChangeRecord, type ChangeRow } from './sql/tick-sql.js';
+import { ChangeKind, parseChangeRecord, type ChangeRecord, type ChangeRow } from './sql/tick-sql.js';
 import type { UnknownZoneRow } from './zone-guard.js';
 
 export type { UnknownZoneRow } from './zone-guard.js';
@@ -100,7 +100,7 @@ export class ChangeCollector {
     const records: string[] = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
       const [kind, record] = rows[i]!;
-      records[i] = `${kind}${record}`;
+      records[i] = `${kind}${record}`; // the kind is one digit
       if (kind === ChangeKind.activated) {
         if (result.counts.activated++ < LIST_LIMIT) result.activated.push(toChange(kind, record, result.timezone) as Activation);
       } else if (kind === ChangeKind.activationSkipped) {
@@ -116,11 +116,11 @@ export class ChangeCollector {
 
 /** A spooled line back as its kind and record (the kind is the first character). */
 export function parseSpooled(line: string): { kind: ChangeKind; record: ChangeRecord } {
-  return { kind: Number(line[0]) as ChangeKind, record: JSON.parse(line.slice(1)) as ChangeRecord };
+  return { kind: Number(line[0]) as ChangeKind, record: parseChangeRecord(line.slice(1)) };
 }
 
 function toChange(kind: ChangeKind, record: string, defaultZone: string): Activation | Deactivation | SkippedActivation {
-  const [packageId, name, dueAt, lateSeconds, validUntil, zone] = JSON.parse(record) as ChangeRecord;
+  const [packageId, name, dueAt, lateSeconds, validUntil, zone] = parseChangeRecord(record);
   const timezone = zone ?? defaultZone;
   const named = name === null ? {} : { name };
   if (kind === ChangeKind.activated) return { packageId, ...named, dueAt: dueAt!, lateSeconds: lateSeconds!, timezone };

@@ -137,6 +137,20 @@ describe('a backlog larger than the spool keeps in memory', () => {
     expect(await leftDue()).toBe(0);
   }, 90_000);
 
+  it('names with tabs, newlines, backslashes or a literal \\N, and no name at all, come through the spool unchanged', async () => {
+    await createPackagesTable(db.client);
+    await db.client.query('ALTER TABLE special_packages ALTER COLUMN name DROP NOT NULL');
+    const names = ['tab\there', 'line\nbreak', 'back\\slash', '\\N', '\\t not a tab', 'trailing\\', null, ''];
+    await db.client.query(
+      `INSERT INTO special_packages (name, scheduled, auto_activate, schedule_date) SELECT n, true, true, date '2026-01-01' FROM unnest($1::text[]) AS n`,
+      [names],
+    );
+    const logger = recordingLogger();
+    const result = expectCompleted(await runTick(db.client, tickOptions({ spoolDirectory: scratchDir('ps-spool'), spoolMemoryBytes: 1 }), logger));
+    expect(logger.events('package.activated').map((l) => l.name ?? null)).toEqual(names.map((n) => n ?? null));
+    expect(result.activated.map((a) => a.name ?? null)).toEqual(names);
+  });
+
   it('check counts a backlog and lists the first of each kind', async () => {
     await backlog(LIST_LIMIT + 200, 3);
     const r = await runCli(['check'], { env: { DATABASE_URL: db.url } });

@@ -7,18 +7,21 @@ import type { Logger as PinoLogger } from 'pino';
 
 export type { PinoLogger };
 
-const FLUSH_BYTES = 64 * 1024;
+const BUFFER_BYTES = 64 * 1024;
 const STDOUT = 1;
+// UTF-8 takes at most 3 bytes per UTF-16 code unit.
+const MAX_BYTES_PER_CHAR = 3;
 
 /**
- * Lines collected in memory and written synchronously: when 64 KB are waiting, when the current
- * burst of lines ends (the next turn of the event loop: a lone line is written at once), and when
- * the process exits, also after an uncaught exception. Nothing asynchronous is ever in flight, so
- * nothing can be cut off by exit.
+ * Lines encoded into one reused 64 KB buffer and written synchronously: when the next line would
+ * not fit, when the current burst of lines ends (the next turn of the event loop, so a lone line
+ * is written at once), and when the process exits, also after an uncaught exception. Nothing
+ * asynchronous is ever in flight, so exit cannot cut anything off. The line strings die at once:
+ * a backlog of a million lines leaves no garbage behind them in the JS heap.
  */
 export class LineBuffer {
-  private parts: string[] = [];
-  private length = 0;
+  private readonly buffer = Buffer.allocUnsafe(BUFFER_BYTES);
+  private used = 0;
   private scheduled = false;
   private broken = false;
 
@@ -26,10 +29,16 @@ export class LineBuffer {
 
   write(line: string): boolean {
     if (this.broken) return true;
-    this.parts.push(line);
-    this.length += line.length;
-    if (this.length >= FLUSH_BYTES) this.flushSync();
-    else if (!this.scheduled) {
+    if (this.used + line.length * MAX_BYTES_PER_CHAR > BUFFER_BYTES) {
+      this.flushSync();
+      // A line longer than the buffer (a huge error message) goes out on its own.
+      if (line.length * MAX_BYTES_PER_CHAR > BUFFER_BYTES) {
+        this.writeAll(Buffer.from(line));
+        return true;
+      }
+    }
+    this.used += this.buffer.write(line, this.used);
+    if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flushSync()).unref();
     }
@@ -44,10 +53,13 @@ export class LineBuffer {
 
   flushSync(): void {
     this.scheduled = false;
-    if (this.length === 0) return;
-    const bytes = Buffer.from(this.parts.join(''));
-    this.parts = [];
-    this.length = 0;
+    if (this.used === 0) return;
+    const used = this.used;
+    this.used = 0;
+    this.writeAll(this.buffer.subarray(0, used));
+  }
+
+  private writeAll(bytes: Buffer): void {
     for (let offset = 0; offset < bytes.length && !this.broken; ) {
       try {
         offset += writeSync(this.fd, bytes, offset);
