@@ -65,6 +65,20 @@ out=$(runner --rm "$image") || fail "run exited $?: $out"
 grep -q '"event":"package.activated"' <<<"$out" || fail "no package.activated line"
 say "one-shot run (default CMD): activated the due package, exit 0"
 
+# A backlog bigger than the in-memory spool: with --tmpfs /tmp its records go to a file there;
+# on the bare read-only root they stay in memory with one warning. Every change logged either way.
+for tmp in with without; do
+  psql -c "INSERT INTO special_packages (name, scheduled, auto_activate, schedule_date) SELECT 'backlog ' || g, true, true, current_date - 1 FROM generate_series(1, 5000) g"
+  if [ "$tmp" = with ]; then out=$(runner --rm --tmpfs /tmp "$image") || fail "backlog run exited $?"
+  else out=$(runner --rm "$image") || fail "backlog run without /tmp exited $?"; fi
+  lines=$(grep -c '"event":"package.activated"' <<<"$out")
+  [ "$lines" = 5000 ] || fail "backlog run ($tmp /tmp) logged $lines of 5000 activations"
+  warned=$(grep -c '"event":"tick.spool_in_memory"' <<<"$out" || true)
+  if [ "$tmp" = with ]; then [ "$warned" = 0 ] || fail "spool warning despite --tmpfs /tmp"
+  else grep -q '"event":"tick.spool_in_memory".*"code":"EROFS"' <<<"$out" || fail "no EROFS spool warning on a read-only root"; fi
+  say "backlog of 5000 ($tmp a writable /tmp): every activation logged, spool warnings: $warned"
+done
+
 # SIGTERM mid-tick: three rows, each update held 1 s by a trigger; docker stop sends SIGTERM to
 # PID 1, which finishes the tick: all three change together, or (had it been killed) none.
 psql <<'SQL'

@@ -24,7 +24,7 @@ function container(podSpec: Manifest) {
   return podSpec.containers[0];
 }
 
-/** What both workloads share: non-root, read-only root filesystem, the URL from the Secret as a file. */
+/** What both workloads share: non-root, read-only root filesystem with a writable /tmp, the URL from the Secret as a file. */
 function expectHardenedPod(podSpec: Manifest) {
   const c = container(podSpec);
   expect(podSpec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000 });
@@ -39,6 +39,10 @@ function expectHardenedPod(podSpec: Manifest) {
   expect(Object.keys(secret.stringData)).toContain(urlFile.slice(mount.mountPath.length + 1));
   expect(c.env.map((e: Manifest) => e.name)).not.toContain('DATABASE_URL');
   expect(c.image).toBe(`package-scheduler:${pkg.version}`);
+  // The root filesystem is read-only: a backlog's spool file needs a writable /tmp.
+  const tmp = c.volumeMounts.find((m: Manifest) => m.mountPath === '/tmp');
+  expect(tmp?.readOnly).not.toBe(true);
+  expect(podSpec.volumes.find((v: Manifest) => v.name === tmp.name).emptyDir.sizeLimit).toMatch(/^\d+(Mi|Gi)$/);
 }
 
 describe('Kubernetes manifests', () => {
