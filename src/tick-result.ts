@@ -69,7 +69,8 @@ export type TickResult = TickCompleted | TickSkipped;
 /** How many changes of each kind a result lists at most. */
 export const LIST_LIMIT = 1000;
 
-type ResultBase = Pick<TickCompleted, 'runId' | 'dryRun' | 'table' | 'timezone' | 'now'>;
+/** What a result knows before the tick statement runs. */
+export type ResultBase = Pick<TickCompleted, 'runId' | 'dryRun' | 'table' | 'timezone' | 'now'>;
 
 /**
  * Builds a TickCompleted from the tick statement's pages: counts every change, lists the

@@ -21,7 +21,7 @@ import type { Statement } from './sql/params.js';
 import { applyTickStatement, previewTickStatement, type ChangeRow, type ExpiryMode, type TickClock } from './sql/tick-sql.js';
 import { resolvePackagesTable, type HistorySetting, type PackagesTable } from './table.js';
 import { logChanges, logCompleted, logSkipped } from './tick-log.js';
-import { ChangeCollector, countsOf, notificationPayload, type TickCompleted, type TickResult } from './tick-result.js';
+import { ChangeCollector, countsOf, notificationPayload, type ResultBase, type TickCompleted, type TickResult } from './tick-result.js';
 import { rowsInZones, withUnknownZonesLeftOut } from './zone-guard.js';
 
 export type { ExpiryMode } from './sql/tick-sql.js';
@@ -51,11 +51,11 @@ export interface TickOptions {
   /** Recorded in the state row. */
   runner?: Runner;
   /**
-   * Where a large tick's change records wait for COMMIT once they outgrow a few megabytes
+   * Where a large tick's change records wait for COMMIT once they outgrow `spoolMemoryBytes`
    * (default: the OS temp folder). If no file can be made there they stay in memory.
    */
   spoolDirectory?: string;
-  /** How much of a tick's change records stay in memory before they go to the file (default 4 MB). */
+  /** How much of a tick's change records stay in memory before they go to the file (default 256 KB). */
   spoolMemoryBytes?: number;
 }
 
@@ -145,8 +145,6 @@ export async function runTick(client: Queryable, options: TickOptions, baseLogge
 }
 
 type Tick = { tableName: string; runId: string; runner: Runner };
-
-type ResultBase = Pick<TickCompleted, 'runId' | 'dryRun' | 'table' | 'timezone' | 'now'>;
 
 /** The tick statement: changes the due rows (and, with history, records one event per change). */
 async function apply(

@@ -79,7 +79,13 @@ export async function makeLogger(level: string): Promise<PinoLogger> {
   // The default export is pino itself, both for Node's CommonJS interop and in the bundle.
   const { default: pino } = await import('pino');
   const out = new LineBuffer();
-  process.on('exit', () => out.flushSync());
+  process.on('exit', () => {
+    try {
+      out.flushSync();
+    } catch {
+      // stdout is gone (EBADF): there is nowhere left to report it.
+    }
+  });
   return pino(
     {
       level,
