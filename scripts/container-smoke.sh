@@ -68,15 +68,15 @@ say "one-shot run (default CMD): activated the due package, exit 0"
 # A backlog bigger than the in-memory spool: with --tmpfs /tmp its records go to a file there;
 # on the bare read-only root they stay in memory with one warning. Every change logged either way.
 for tmp in with without; do
-  psql -c "INSERT INTO special_packages (name, scheduled, auto_activate, schedule_date) SELECT 'backlog ' || g, true, true, current_date - 1 FROM generate_series(1, 5000) g"
+  psql -c "INSERT INTO special_packages (name, scheduled, auto_activate, schedule_date) SELECT 'backlog ' || g, true, true, current_date - 1 FROM generate_series(1, 20000) g"
   if [ "$tmp" = with ]; then out=$(runner --rm --tmpfs /tmp "$image") || fail "backlog run exited $?"
   else out=$(runner --rm "$image") || fail "backlog run without /tmp exited $?"; fi
   lines=$(grep -c '"event":"package.activated"' <<<"$out")
-  [ "$lines" = 5000 ] || fail "backlog run ($tmp /tmp) logged $lines of 5000 activations"
+  [ "$lines" = 20000 ] || fail "backlog run ($tmp /tmp) logged $lines of 20000 activations"
   warned=$(grep -c '"event":"tick.spool_in_memory"' <<<"$out" || true)
   if [ "$tmp" = with ]; then [ "$warned" = 0 ] || fail "spool warning despite --tmpfs /tmp"
   else grep -q '"event":"tick.spool_in_memory".*"code":"EROFS"' <<<"$out" || fail "no EROFS spool warning on a read-only root"; fi
-  say "backlog of 5000 ($tmp a writable /tmp): every activation logged, spool warnings: $warned"
+  say "backlog of 20000 ($tmp a writable /tmp): every activation logged, spool warnings: $warned"
 done
 
 # SIGTERM mid-tick: three rows, each update held 1 s by a trigger; docker stop sends SIGTERM to
