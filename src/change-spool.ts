@@ -29,24 +29,12 @@ export class ChangeSpool {
   private fd: number | undefined;
   private fileBytes = 0;
   private fileUnavailable = false;
-  private count = 0;
 
   constructor(private readonly options: SpoolOptions = {}) {}
-
-  /** How many records were appended. */
-  get size(): number {
-    return this.count;
-  }
-
-  /** Whether the records went (in part) to a file. */
-  get spilled(): boolean {
-    return this.fd !== undefined;
-  }
 
   /** Appends records, each one line of text without a newline. */
   append(records: string[]): void {
     for (let i = 0; i < records.length; i += RECORDS_PER_WRITE) this.appendText(`${records.slice(i, i + RECORDS_PER_WRITE).join('\n')}\n`);
-    this.count += records.length;
   }
 
   private appendText(text: string): void {
@@ -56,8 +44,11 @@ export class ChangeSpool {
       this.memoryBytes += text.length;
       return;
     }
-    // A write error (ENOSPC) propagates: the tick rolls back rather than lose a line.
-    this.fileBytes += writeSync(this.fd, text);
+    // A write error (ENOSPC) propagates: the tick rolls back rather than lose a line. A short
+    // write (a full disk, on some filesystems) would lose records silently: it fails the same way.
+    const written = writeSync(this.fd, text);
+    this.fileBytes += written;
+    if (written !== Buffer.byteLength(text)) throw Object.assign(new Error('short write to the spool file (disk full?)'), { code: 'ENOSPC' });
   }
 
   /** Calls `each` with every record, in the order appended. */
