@@ -133,7 +133,8 @@ describe('a backlog larger than the spool keeps in memory', () => {
     expectEveryChangeInOrder(r.lines, 20_000, 20_000);
     expect(r.events('tick.completed')[0]).toMatchObject({ activated: 20_000, deactivated: 20_000 });
     expect(r.lines.at(-1)!.event).toBe('tick.completed');
-    expect(readdirSync(tmp)).toEqual([]);
+    // No spool folder left (Node 22+ keeps its own compile cache in TMPDIR too).
+    expect(readdirSync(tmp).filter((f) => f.startsWith('package-scheduler-'))).toEqual([]);
     expect(await leftDue()).toBe(0);
   }, 90_000);
 
