@@ -2,7 +2,7 @@
 import type { Logger } from './logger.js';
 import type { ChangeSpool } from './change-spool.js';
 import { ChangeKind } from './sql/tick-sql.js';
-import { countsOf, parseSpooled, type TickCompleted, type TickSkipped } from './tick-result.js';
+import { countsOf, parseChangeLine, type TickCompleted, type TickSkipped } from './tick-result.js';
 
 // A dry run logs under other event names, so nothing that counts `package.activated`
 // lines can ever count a change that was not made. The fields every line of a kind shares are
@@ -19,7 +19,7 @@ export function logChanges(result: TickCompleted, spool: ChangeSpool, logger: Lo
   const skipped = bound ? logger.child!({ runId, event: event.skipped, table, dryRun }) : logger;
   const deactivated = bound ? logger.child!({ runId, event: event.deactivated, table, dryRun }) : logger;
   spool.forEach((line) => {
-    const { kind, record } = parseSpooled(line);
+    const { kind, record } = parseChangeLine(line);
     const [packageId, rowName, dueAt, lateSeconds, validUntil, zone] = record;
     const name = rowName ?? undefined;
     const timezone = zone ?? result.timezone;

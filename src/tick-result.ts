@@ -74,7 +74,7 @@ export type ResultBase = Pick<TickCompleted, 'runId' | 'dryRun' | 'table' | 'tim
 
 /**
  * Builds a TickCompleted from the tick statement's pages: counts every change, lists the
- * first LIST_LIMIT of each kind, and hands every record to `keep` (the spool) for the log.
+ * first LIST_LIMIT of each kind, and hands every line, as it came, to `keep` (the spool) for the log.
  */
 export class ChangeCollector {
   readonly result: TickCompleted;
@@ -98,30 +98,36 @@ export class ChangeCollector {
 
   addPage(rows: ChangeRow[]): void {
     const { result } = this;
-    const records: string[] = new Array(rows.length);
+    const lines: string[] = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
-      const [kind, record] = rows[i]!;
-      records[i] = `${kind}${record}`; // the kind is one digit
+      const line = rows[i]![0];
+      lines[i] = line;
+      const kind = kindOf(line);
       if (kind === ChangeKind.activated) {
-        if (result.counts.activated++ < LIST_LIMIT) result.activated.push(toChange(kind, record, result.timezone) as Activation);
+        if (result.counts.activated++ < LIST_LIMIT) result.activated.push(toChange(kind, line, result.timezone) as Activation);
       } else if (kind === ChangeKind.activationSkipped) {
-        if (result.counts.activationSkipped++ < LIST_LIMIT) result.activationSkipped.push(toChange(kind, record, result.timezone) as SkippedActivation);
+        if (result.counts.activationSkipped++ < LIST_LIMIT) result.activationSkipped.push(toChange(kind, line, result.timezone) as SkippedActivation);
       } else if (result.counts.deactivated++ < LIST_LIMIT) {
-        result.deactivated.push(toChange(kind, record, result.timezone) as Deactivation);
+        result.deactivated.push(toChange(kind, line, result.timezone) as Deactivation);
       }
     }
     result.listsComplete = Math.max(result.counts.activated, result.counts.deactivated, result.counts.activationSkipped) <= LIST_LIMIT;
-    this.keep?.(records);
+    this.keep?.(lines);
   }
 }
 
-/** A spooled line back as its kind and record (the kind is the first character). */
-export function parseSpooled(line: string): { kind: ChangeKind; record: ChangeRecord } {
-  return { kind: Number(line[0]) as ChangeKind, record: parseChangeRecord(line.slice(1)) };
+/** A change line (kept as the database sent it) back as its kind and record. */
+export function parseChangeLine(line: string): { kind: ChangeKind; record: ChangeRecord } {
+  return { kind: kindOf(line), record: parseChangeRecord(line.slice(1)) };
 }
 
-function toChange(kind: ChangeKind, record: string, defaultZone: string): Activation | Deactivation | SkippedActivation {
-  const [packageId, name, dueAt, lateSeconds, validUntil, zone] = parseChangeRecord(record);
+// The kind is the line's first character, one digit.
+function kindOf(line: string): ChangeKind {
+  return (line.charCodeAt(0) - 48) as ChangeKind;
+}
+
+function toChange(kind: ChangeKind, line: string, defaultZone: string): Activation | Deactivation | SkippedActivation {
+  const [packageId, name, dueAt, lateSeconds, validUntil, zone] = parseChangeRecord(line.slice(1));
   const timezone = zone ?? defaultZone;
   const named = name === null ? {} : { name };
   if (kind === ChangeKind.activated) return { packageId, ...named, dueAt: dueAt!, lateSeconds: lateSeconds!, timezone };

@@ -227,7 +227,7 @@ export type ChangeKind = (typeof ChangeKind)[keyof typeof ChangeKind];
 /**
  * One row per change, grouped by kind and in key order within a kind. A row can make two
  * changes (an expired schedule consumed, and the package switched off). The database builds
- * each change's fields as one line of text, so the tick does no per-row work before COMMIT
+ * each change as one line of text (the kind's digit, then its fields), so the tick does no per-row work before COMMIT
  * beyond counting, and the record waits in a spool as it came (change-spool.ts). The format is
  * COPY's text format: tab-separated, \N for NULL, and \\, \t, \n escaped (parseChangeRecord).
  * Not JSON: V8's JSON.parse interns short strings (every package id), which a million-row tick
@@ -235,7 +235,7 @@ export type ChangeKind = (typeof ChangeKind)[keyof typeof ChangeKind];
  */
 const NULL_TEXT = `chr(92) || 'N'`;
 
-const CHANGE_RECORDS_SQL = `SELECT a.kind,
+const CHANGE_RECORDS_SQL = `SELECT a.kind::text ||
        concat_ws(chr(9), ${copyText('c.package_id')}, ${copyText('c.name')}, coalesce(c.due_at, ${NULL_TEXT}),
                  coalesce(c.late_seconds::text, ${NULL_TEXT}), coalesce(c.valid_until, ${NULL_TEXT}), ${copyText('c.timezone')}) AS record
   FROM changed AS c
@@ -253,8 +253,8 @@ function copyText(expression: string): string {
   return `coalesce(replace(replace(replace(${expression}, chr(92), chr(92) || chr(92)), chr(9), chr(92) || 't'), chr(10), chr(92) || 'n'), ${NULL_TEXT})`;
 }
 
-/** A row of the tick statement, as pg returns it in array mode. */
-export type ChangeRow = [kind: ChangeKind, record: string];
+/** A row of the tick statement, as pg returns it in array mode: the kind's digit, then the record. */
+export type ChangeRow = [line: string];
 
 /** A change record, parsed: the zone is NULL without per-row zones (the default zone). */
 export type ChangeRecord = [packageId: string, name: string | null, dueAt: string | null, lateSeconds: number | null, validUntil: string | null, timezone: string | null];
