@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startPostgres } from '../scripts/postgres-server.js';
-import { runTick } from '../dist/tick.js';
-import { migrate } from '../dist/migrate.js';
-import { resolvePackagesTable } from '../dist/table.js';
-import { applyTickStatement } from '../dist/sql/tick-sql.js';
-import { historyDdl } from '../dist/sql/history-sql.js';
+import { runTick } from '../dist/tick/tick.js';
+import { migrate } from '../dist/migrate/migrate.js';
+import { resolvePackagesTable } from '../dist/table/packages-table.js';
+import { applyTickStatement } from '../dist/tick/tick-sql.js';
+import { historyDdl } from '../dist/history/history-sql.js';
 import { rowByRowJob } from './row-by-row-job.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);

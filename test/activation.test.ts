@@ -1,6 +1,6 @@
 // Rules 1, 2, 5 and 10: when a scheduled package is switched on, and when it is not.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { runTick, type TickOptions } from '../src/tick.ts';
+import { runTick, type TickOptions } from '../src/tick/tick.ts';
 import { createPackagesTable, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
 import { recordingLogger } from './support/logs.ts';
 import { tickOptions } from './support/tick-options.ts';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { LIST_LIMIT, runTick } from '../src/tick.ts';
+import { LIST_LIMIT, runTick } from '../src/tick/tick.ts';
 import { createPackagesTable, useTestDatabase } from './support/database.ts';
 import { recordingLogger, parseJsonLines, type LogLine } from './support/logs.ts';
 import { runCli } from './support/cli.ts';

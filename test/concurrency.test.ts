@@ -1,6 +1,6 @@
 // Rules 6-8: one transaction, never waiting on the CRM's row locks, one run per table.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { runTick, type TickResult } from '../src/tick.ts';
+import { runTick, type TickResult } from '../src/tick/tick.ts';
 import { exitCodeFor } from '../src/errors.ts';
 import { addUpdateTrigger, createPackagesTable, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
 import { recordingLogger } from './support/logs.ts';

@@ -1,8 +1,8 @@
 // The config builder and the pieces it relies on: pure functions, no database.
 import { describe, expect, it } from 'vitest';
-import { buildConfig } from '../src/config.ts';
+import { buildConfig } from '../src/config/config.ts';
 import { ConfigError, UsageError, exitCodeFor } from '../src/errors.ts';
-import { parseQualifiedName, quoteQualified } from '../src/identifiers.ts';
+import { parseQualifiedName, quoteQualified } from '../src/table/identifiers.ts';
 
 const base = { hostTimezone: () => 'Europe/Berlin', command: 'run' as const };
 const env = { DATABASE_URL: 'postgres://u:p@db.example:5432/crm' };

@@ -1,6 +1,6 @@
 // Rules 3 and 4: when an active package is switched off, by valid_until's type and --expiry.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { runTick, type TickOptions } from '../src/tick.ts';
+import { runTick, type TickOptions } from '../src/tick/tick.ts';
 import { createPackagesTable, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
 import { recordingLogger } from './support/logs.ts';
 import { tickOptions } from './support/tick-options.ts';

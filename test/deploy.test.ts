@@ -8,7 +8,7 @@ import { CronJob } from 'kubernetes-models/batch/v1/CronJob';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { DEFAULTS } from '../src/config.ts';
+import { DEFAULTS } from '../src/config/config.ts';
 import { ExitCode } from '../src/errors.ts';
 
 const read = (path: string) => readFileSync(fileURLToPath(new URL(`../${path}`, import.meta.url)), 'utf8');

@@ -1,8 +1,8 @@
 // Clock and data edge cases: one instant per tick, extreme dates, 24:00, leap days,
 // infinite valid_until. No crash, and a result the README documents.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { runTick, type TickCompleted } from '../src/tick.ts';
-import { status } from '../src/status.ts';
+import { runTick, type TickCompleted } from '../src/tick/tick.ts';
+import { status } from '../src/status/status.ts';
 import { addUpdateTrigger, createPackagesTable, dropUpdateTrigger, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
 import { recordingLogger } from './support/logs.ts';
 import { tickOptions } from './support/tick-options.ts';

@@ -1,7 +1,7 @@
 // Run history: the state row, retention and runId on every line.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { runTick } from '../src/tick.ts';
-import { historyDdl } from '../src/sql/history-sql.ts';
+import { runTick } from '../src/tick/tick.ts';
+import { historyDdl } from '../src/history/history-sql.ts';
 import { addUpdateTrigger, createPackagesTable, insertPackage, useTestDatabase } from './support/database.ts';
 import { recordingLogger } from './support/logs.ts';
 import { runCli } from './support/cli.ts';

@@ -1,6 +1,6 @@
 // Load: many copies of the job at once, and a soak against an admin who keeps editing.
 import { describe, expect, it } from 'vitest';
-import { runTick } from '../src/tick.ts';
+import { runTick } from '../src/tick/tick.ts';
 import { createPackagesTable, useTestDatabase } from './support/database.ts';
 import { recordingLogger } from './support/logs.ts';
 import { runCli } from './support/cli.ts';

@@ -1,7 +1,7 @@
 // `migrate` and `check`, through the binary and the library API.
 import { readFileSync } from 'node:fs';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { migrationSql } from '../src/sql/migration-sql.ts';
+import { migrationSql } from '../src/migrate/migration-sql.ts';
 import { createPackagesTable, insertPackage, useTestDatabase } from './support/database.ts';
 import { runCli } from './support/cli.ts';
 

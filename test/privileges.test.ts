@@ -1,7 +1,7 @@
 // Least privilege: a real tick as a role holding only the documented grants.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { historyDdl } from '../src/sql/history-sql.ts';
+import { historyDdl } from '../src/history/history-sql.ts';
 import { createPackagesTable, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
 import { runCli } from './support/cli.ts';
 

@@ -4,11 +4,11 @@
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startEmbeddedServer } from '../scripts/embedded-postgres.js';
-import { check } from '../src/check.ts';
-import { readHistory } from '../src/history.ts';
-import { migrate } from '../src/migrate.ts';
-import { status } from '../src/status.ts';
-import { runTick } from '../src/tick.ts';
+import { check } from '../src/check/check.ts';
+import { readHistory } from '../src/history/history.ts';
+import { migrate } from '../src/migrate/migrate.ts';
+import { status } from '../src/status/status.ts';
+import { runTick } from '../src/tick/tick.ts';
 import { createPackagesTable, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
 import { runCli } from './support/cli.ts';
 import { duePackage } from './support/fixtures.ts';

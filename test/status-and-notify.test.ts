@@ -1,8 +1,8 @@
 // `status` (and its --max-age probe) and NOTIFY after ticks with changes.
 import type pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { LIST_LIMIT, notificationPayload, runTick } from '../src/tick.ts';
-import { historyDdl } from '../src/sql/history-sql.ts';
+import { LIST_LIMIT, notificationPayload, runTick } from '../src/tick/tick.ts';
+import { historyDdl } from '../src/history/history-sql.ts';
 import { addUpdateTrigger, createPackagesTable, dropUpdateTrigger, insertPackage, useTestDatabase } from './support/database.ts';
 import { recordingLogger } from './support/logs.ts';
 import { runCli } from './support/cli.ts';

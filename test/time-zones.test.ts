@@ -1,6 +1,6 @@
 // The business zone decides what "now" means; the host's zone and clock never do.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { runTick } from '../src/tick.ts';
+import { runTick } from '../src/tick/tick.ts';
 import { createPackagesTable, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
 import { recordingLogger } from './support/logs.ts';
 import { tickOptions } from './support/tick-options.ts';

@@ -2,7 +2,7 @@
 // package version. Each is read once per invocation and passed on, never kept in a module.
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
-import type { Env } from '../config.js';
+import type { Env } from '../config/config.js';
 
 /**
  * process.env merged over the env file (a variable set in the environment wins), with the

@@ -1,7 +1,7 @@
 // How a failed command is reported: one JSON line (the `*.failed` event) and one plain line on
 // stderr, both scrubbed of passwords, and the exit code its error class maps to.
 import { describeError, exitCodeFor, sqlstateOf } from '../errors.js';
-import type { CommandName } from '../config.js';
+import type { CommandName } from '../config/config.js';
 import type { PinoLogger } from './log.js';
 
 export const FAILED_EVENT: Record<CommandName, string> = {

@@ -3,7 +3,7 @@
 // process.exitCode; it never calls process.exit, so open handles close on their own.
 import { statSync } from 'node:fs';
 import { CommanderError } from 'commander';
-import { buildConfig, logLevelSetting, secretsOf, type CommandName, type Env, type Flags } from '../config.js';
+import { buildConfig, logLevelSetting, secretsOf, type CommandName, type Env, type Flags } from '../config/config.js';
 import { ExitCode, describeError } from '../errors.js';
 import type { CommandHandler } from './commands/context.js';
 import { hostTimezone, loadEnvironment, packageVersion } from './environment.js';

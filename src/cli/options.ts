@@ -1,11 +1,11 @@
 // The one place where the validated Config becomes each command's library options.
 import { hostname } from 'node:os';
-import type { Config } from '../config.js';
-import type { CheckOptions } from '../check.js';
-import type { HistoryQuery } from '../history.js';
-import type { MigrateOptions } from '../migrate.js';
-import type { StatusOptions } from '../status.js';
-import type { TickOptions } from '../tick.js';
+import type { Config } from '../config/config.js';
+import type { CheckOptions } from '../check/check.js';
+import type { HistoryQuery } from '../history/history.js';
+import type { MigrateOptions } from '../migrate/migrate.js';
+import type { StatusOptions } from '../status/status.js';
+import type { TickOptions } from '../tick/tick.js';
 
 /** Where status and history read run history from: they read it whenever its tables exist. */
 export function historySchemaOf(config: Config): string | undefined {

@@ -1,7 +1,7 @@
 // The commander program: commands, their flags and help texts. Values are validated by
 // config.ts, not here: commander only collects strings and switches.
 import { Command, Option } from 'commander';
-import type { CommandName, Flags } from '../config.js';
+import type { CommandName, Flags } from '../config/config.js';
 
 export type Action = (command: CommandName, flags: Flags) => Promise<void>;
 

@@ -1,11 +1,11 @@
 // The metrics file after a tick: this tick's figures, and the last success carried over from
 // the previous file (or the state row) when this tick failed.
-import type { Config } from '../config.js';
-import { withConnection } from '../db.js';
-import { readLastSuccess } from '../last-success.js';
-import type { TickResult } from '../tick.js';
+import type { Config } from '../config/config.js';
+import { withConnection } from '../db/resources.js';
+import { readLastSuccess } from '../monitoring/last-success.js';
+import type { TickResult } from '../tick/tick.js';
 import { historySchemaOf } from './options.js';
-import { formatMetrics, readPreviousMetrics, writeMetricsFile } from './metrics.js';
+import { formatMetrics, readPreviousMetrics, writeMetricsFile } from '../monitoring/metrics-file.js';
 import type { CommandContext } from './commands/context.js';
 
 // A failed tick may mean the database is down: asking it for the last success must not

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, inject } from 'vitest';
-import { TICK_MARKER } from '../../src/sql/tick-sql.ts';
+import { TICK_MARKER } from '../../src/tick/tick-sql.ts';
 import { waitUntil } from './wait.ts';
 
 export interface TestDatabase {

@@ -2,7 +2,7 @@
 // the table lock, an audit trigger that counts every update.
 import type pg from 'pg';
 import { expect } from 'vitest';
-import type { TickCompleted, TickResult } from '../../src/tick.ts';
+import type { TickCompleted, TickResult } from '../../src/tick/tick.ts';
 
 /** Due for activation since 2026-01-01 09:00 local, whatever the zone. */
 export function duePackage(date = '2026-01-01') {

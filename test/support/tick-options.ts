@@ -1,4 +1,4 @@
-import type { TickOptions } from '../../src/tick.ts';
+import type { TickOptions } from '../../src/tick/tick.ts';
 
 export function tickOptions(extra: Partial<TickOptions> = {}): TickOptions {
   return {

@@ -1,7 +1,7 @@
 // `check`: the report on stdout, as text or JSON.
-import { check as checkTable } from '../../check.js';
-import { formatCheckReport } from '../../check-report.js';
-import { withConnection } from '../../db.js';
+import { check as checkTable } from '../../check/check.js';
+import { formatCheckReport } from '../../check/report.js';
+import { withConnection } from '../../db/resources.js';
 import { ExitCode } from '../../errors.js';
 import { checkOptions } from '../options.js';
 import { print, type CommandHandler } from './context.js';

@@ -1,4 +1,4 @@
-import type { Config } from '../../config.js';
+import type { Config } from '../../config/config.js';
 import type { PinoLogger } from '../log.js';
 
 /** What every command gets besides its Config. */

@@ -1,8 +1,8 @@
 // `history`: recorded changes on stdout, as text or JSON.
-import { withConnection } from '../../db.js';
+import { withConnection } from '../../db/resources.js';
 import { ExitCode } from '../../errors.js';
-import { readHistory } from '../../history.js';
-import { formatHistory } from '../../status-report.js';
+import { readHistory } from '../../history/history.js';
+import { formatHistory } from '../../status/report.js';
 import { historyQuery } from '../options.js';
 import { print, type CommandHandler } from './context.js';
 

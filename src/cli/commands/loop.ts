@@ -1,7 +1,7 @@
 // `run --every N`: a long-running process for hosts without cron. A failed tick is logged and
 // the next one tries again; SIGTERM/SIGINT let the current tick finish (or roll back), then exit 0.
 import { ExitCode } from '../../errors.js';
-import type { Config } from '../../config.js';
+import type { Config } from '../../config/config.js';
 import { reportFailure } from '../failure.js';
 import type { CommandContext } from './context.js';
 import { observedTick } from './run.js';

@@ -1,9 +1,9 @@
 // `migrate` (and `migrate --print`, which needs no database).
-import { withConnection } from '../../db.js';
+import { withConnection } from '../../db/resources.js';
 import { ExitCode } from '../../errors.js';
-import { migrate as applyMigration } from '../../migrate.js';
-import { migrationSql } from '../../sql/migration-sql.js';
-import { historySettings, tableSetting, type Env, type Flags } from '../../config.js';
+import { migrate as applyMigration } from '../../migrate/migrate.js';
+import { migrationSql } from '../../migrate/migration-sql.js';
+import { historySettings, tableSetting, type Env, type Flags } from '../../config/config.js';
 import { migrateOptions } from '../options.js';
 import type { CommandHandler } from './context.js';
 

@@ -2,12 +2,12 @@
 // observed: heartbeat start, the tick, the metrics file, heartbeat end. Monitoring never
 // changes the tick's exit code.
 import { randomUUID } from 'node:crypto';
-import { withConnection } from '../../db.js';
+import { withConnection } from '../../db/resources.js';
 import { ExitCode, exitCodeFor } from '../../errors.js';
-import { runTick, type TickResult } from '../../tick.js';
-import type { Config } from '../../config.js';
+import { runTick, type TickResult } from '../../tick/tick.js';
+import type { Config } from '../../config/config.js';
 import { TickError, scrub } from '../failure.js';
-import type { Heartbeat } from '../heartbeat.js';
+import type { Heartbeat } from '../../monitoring/heartbeat.js';
 import { tickOptions } from '../options.js';
 import type { CommandContext, CommandHandler } from './context.js';
 
@@ -24,7 +24,7 @@ async function tickOnce(config: Config, context: CommandContext): Promise<TickRe
 /** One tick with its pings and metrics; returns the tick's result or throws its TickError. */
 export async function observedTick(config: Config, context: CommandContext): Promise<TickResult> {
   // Loaded only when asked for: a plain cron run does not pay for them at start-up.
-  const pings = config.heartbeatUrl ? await import('../heartbeat.js') : undefined;
+  const pings = config.heartbeatUrl ? await import('../../monitoring/heartbeat.js') : undefined;
   const heartbeat: Heartbeat | undefined = config.heartbeatUrl
     ? { url: config.heartbeatUrl, timeoutMs: config.heartbeatTimeoutMs, logger: context.logger }
     : undefined;

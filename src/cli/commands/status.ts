@@ -1,8 +1,8 @@
 // `status`: the report on stdout; with --max-age, also a liveness probe (exit 1 when stale).
-import { withConnection } from '../../db.js';
+import { withConnection } from '../../db/resources.js';
 import { ConfigError, ExitCode } from '../../errors.js';
-import { status as readStatus } from '../../status.js';
-import { formatStatus } from '../../status-report.js';
+import { status as readStatus } from '../../status/status.js';
+import { formatStatus } from '../../status/report.js';
 import { statusOptions } from '../options.js';
 import { print, type CommandHandler } from './context.js';
 

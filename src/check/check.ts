@@ -1,0 +1,79 @@
+// `package-scheduler check`: is everything in place, and what would a tick do now?
+import { ConfigError } from '../errors.js';
+import { withTransaction, type Queryable } from '../db/resources.js';
+import type { ColumnRef, QualifiedName } from '../table/identifiers.js';
+export type { MisconfiguredRow } from './misconfigured.js';
+import { activationIndexName, deactivationIndexName } from '../migrate/migration-sql.js';
+import { indexState, type IndexState } from '../migrate/index-state.js';
+import { findMisconfigured, type MisconfiguredRow } from './misconfigured.js';
+import { rowSecurityWarning } from '../table/row-security.js';
+import { unknownZonesReport } from './zone-report.js';
+import { resolvePackagesTable } from '../table/packages-table.js';
+import { displayName } from '../db/sql-fragments.js';
+import { previewInTransaction, type ExpiryMode, type TickCompleted } from '../tick/tick.js';
+
+export interface CheckOptions {
+  table: QualifiedName;
+  timezone: string;
+  timezoneColumn?: ColumnRef;
+  expiry: ExpiryMode;
+  lockTimeoutMs: number;
+  statementTimeoutMs: number;
+}
+
+export interface CheckReport {
+  table: string;
+  timezone: string;
+  indexes: { name: string; state: IndexState }[];
+  warnings: string[];
+  due: TickCompleted;
+  misconfigured: MisconfiguredRow[];
+  misconfiguredCount: number;
+}
+
+/**
+ * Throws ConfigError (78) for problems a tick would fail on; warns for the rest. One read-only
+ * transaction whose limits are set before any other statement.
+ */
+export async function check(client: Queryable, options: CheckOptions): Promise<CheckReport> {
+  const limits = { readOnly: true, lockTimeoutMs: options.lockTimeoutMs, statementTimeoutMs: options.statementTimeoutMs };
+  return withTransaction(client, limits, () => checkInTransaction(client, options));
+}
+
+async function checkInTransaction(client: Queryable, options: CheckOptions): Promise<CheckReport> {
+  const { rows: zone } = await client.query<{ known: boolean }>(
+    'SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1::text) AS known',
+    [options.timezone],
+  );
+  if (!zone[0]?.known) throw new ConfigError(`unknown time zone "${options.timezone}" (not in pg_timezone_names)`);
+
+  const table = await resolvePackagesTable(client, options.table, { timezoneColumn: options.timezoneColumn });
+  const display = displayName(table);
+  const warnings: string[] = [];
+
+  const indexes: CheckReport['indexes'] = [];
+  for (const name of [activationIndexName(table), deactivationIndexName(table)]) {
+    const state = await indexState(client, table.schema, name);
+    indexes.push({ name, state });
+    if (state !== 'valid') warnings.push(`index ${name} is ${state}: ticks scan the whole table; run "package-scheduler migrate"`);
+  }
+  if (!table.hasUpdatedAt) warnings.push(`${display} has no updated_at timestamp column: changes are not stamped`);
+  const hidden = await rowSecurityWarning(client, table);
+  if (hidden) warnings.push(hidden);
+
+  const misconfigured = await findMisconfigured(client, table);
+  const zones = await unknownZonesReport(client, table, options);
+  if (table.zone) warnings.push(`per-row time zones from ${table.zone.description}; ${options.timezone} where it is NULL`);
+  for (const zone of zones.zones) warnings.push(`unknown time zone "${zone}" in ${table.zone!.description}: its packages are never changed`);
+
+  const due = await previewInTransaction(client, options, zones.zones);
+  return {
+    table: display,
+    timezone: options.timezone,
+    indexes,
+    warnings,
+    due,
+    misconfigured: [...zones.rows, ...misconfigured.rows],
+    misconfiguredCount: zones.rows.length + misconfigured.total,
+  };
+}

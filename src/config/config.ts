@@ -1,0 +1,257 @@
+// One typed configuration, built and validated before anything connects.
+// Precedence: command-line flag > environment variable > .env file > default.
+// Pure: the caller passes in the environment (process.env merged over the .env file).
+import { ConfigError, UsageError } from '../errors.js';
+import { parseColumnRef, parseQualifiedName, type ColumnRef, type QualifiedName } from '../table/identifiers.js';
+import type { ConnectionOptions } from '../db/resources.js';
+import type { ExpiryMode } from '../tick/tick-sql.js';
+import { checkTimestamp } from './timestamps.js';
+import { integer, invalid, names, nonEmpty, oneOf, pick, type Env, type Sourced } from './values.js';
+import { connectionOptions, secretsOf } from './connection.js';
+import { HEARTBEAT_TIMEOUT_MS, monitoringSettings } from './monitoring.js';
+
+export type { Env } from './values.js';
+export { secretsOf } from './connection.js';
+export { checkTimestamp } from './timestamps.js';
+
+export type CommandName = 'run' | 'check' | 'migrate' | 'status' | 'history';
+
+/** Flag values as commander hands them over: strings, or booleans for switches. */
+export interface Flags {
+  databaseUrl?: string;
+  table?: string;
+  timezone?: string;
+  expiry?: string;
+  dryRun?: boolean;
+  at?: string;
+  every?: string;
+  connectTimeout?: string;
+  lockTimeout?: string;
+  statementTimeout?: string;
+  logLevel?: string;
+  /** commander's `--no-history` sets this to false. */
+  history?: boolean;
+  historySchema?: string;
+  historyDays?: string;
+  notify?: string;
+  envFile?: string;
+  print?: boolean;
+  json?: boolean;
+  limit?: string;
+  maxAge?: string;
+  package?: string;
+  since?: string;
+  metricsFile?: string;
+  heartbeatUrl?: string;
+  heartbeatTimeout?: string;
+  timezoneColumn?: string;
+}
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export interface Config {
+  command: CommandName;
+  connection: ConnectionOptions;
+  /** Strings to scrub from anything printed: the password, however it was given. */
+  secrets: string[];
+  table: QualifiedName;
+  /** The default business zone: every row's, or the rows' whose own zone is NULL. */
+  timezone: string;
+  /** run, check, status: where each row's own zone is (--timezone-column). */
+  timezoneColumn?: ColumnRef;
+  expiry: ExpiryMode;
+  dryRun: boolean;
+  at?: string;
+  everySeconds?: number;
+  lockTimeoutMs: number;
+  statementTimeoutMs: number;
+  logLevel: LogLevel;
+  /** `false` with --no-history; otherwise where history lives and how long it is kept. */
+  history: false | { schema?: string; retentionDays: number };
+  notifyChannel?: string;
+  /** check, status, history: print JSON instead of a table. */
+  json: boolean;
+  /** status: upcoming changes of each kind (default 10); history: events (default 50). */
+  limit: number;
+  /** status --max-age: exit 1 when the last success is older than this. */
+  maxAgeSeconds?: number;
+  /** history --since, a checked ISO 8601 timestamp. */
+  since?: string;
+  /** history --package. */
+  packageId?: string;
+  /** run: Prometheus text file, replaced atomically after each tick. */
+  metricsFile?: string;
+  /** run: heartbeat base URL (Healthchecks-style: /start, then /<exit code>). */
+  heartbeatUrl?: string;
+  heartbeatTimeoutMs: number;
+}
+
+export const DEFAULTS = {
+  table: 'special_packages',
+  expiry: 'date' as ExpiryMode,
+  connectTimeoutMs: 10_000,
+  lockTimeoutMs: 5_000,
+  statementTimeoutMs: 30_000,
+  logLevel: 'info' as LogLevel,
+  historyDays: 90,
+  statusLimit: 10,
+  historyLimit: 50,
+  heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS,
+};
+
+// PostgreSQL's timeouts are int4 milliseconds.
+const MAX_MS = 2_147_483_647;
+const MAX_EVERY_SECONDS = 86_400;
+const MAX_AGE_SECONDS = 10 * 365 * 86_400;
+
+export interface BuildOptions {
+  /** The host's IANA zone, the default business zone (asked for only when no zone is set). */
+  hostTimezone: () => string;
+  /** Settings only some commands have; the others ignore them. */
+  command: CommandName;
+  /** Whether a folder exists (for --metrics-file); injected so this module stays pure. */
+  folderExists?: (path: string) => boolean;
+}
+
+function milliseconds(flag: string | undefined, env: Env, setting: { flag: string; env: string }, fallback: number): number {
+  return integer(nonEmpty(pick(flag, env, setting)), fallback, 1, MAX_MS, 'milliseconds');
+}
+
+export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Config {
+  const { command } = options;
+  const connection = connectionOptions(flags, env);
+  const connectTimeoutMs = milliseconds(flags.connectTimeout, env, { flag: '--connect-timeout', env: 'SCHEDULER_CONNECT_TIMEOUT' }, DEFAULTS.connectTimeoutMs);
+  const lockTimeoutMs = milliseconds(flags.lockTimeout, env, { flag: '--lock-timeout', env: 'SCHEDULER_LOCK_TIMEOUT' }, DEFAULTS.lockTimeoutMs);
+  const statementTimeoutMs = milliseconds(
+    flags.statementTimeout, env, { flag: '--statement-timeout', env: 'SCHEDULER_STATEMENT_TIMEOUT' }, DEFAULTS.statementTimeoutMs,
+  );
+  const table = tableSetting(flags, env);
+  const timezone = timezoneSetting(flags, env, options.hostTimezone);
+  const timezoneColumn = ['run', 'check', 'status'].includes(command) ? timezoneColumnSetting(flags, env) : undefined;
+  const expiry = oneOf(nonEmpty(pick(flags.expiry, env, { flag: '--expiry', env: 'SCHEDULER_EXPIRY' })), ['date', 'instant'] as const, DEFAULTS.expiry);
+  const logLevel = logLevelSetting(flags, env);
+
+  const dryRun = flags.dryRun === true;
+  let at: string | undefined;
+  if (flags.at !== undefined) {
+    if (!dryRun) throw new UsageError('--at is only allowed with --dry-run (a real tick always uses the database clock)');
+    at = timestamp({ value: flags.at, from: 'flag', setting: { flag: '--at' } });
+  }
+
+  let everySeconds: number | undefined;
+  if (command === 'run') {
+    const everySource = nonEmpty(pick(flags.every, env, { flag: '--every', env: 'SCHEDULER_EVERY' }));
+    if (everySource !== undefined) {
+      everySeconds = integer(everySource, 0, 1, MAX_EVERY_SECONDS, 'seconds');
+      if (dryRun) throw new UsageError('--every cannot be combined with --dry-run');
+    }
+  }
+
+  const history = historySettings(flags, env);
+  const notifySource = nonEmpty(pick(flags.notify, env, { flag: '--notify', env: 'SCHEDULER_NOTIFY_CHANNEL' }));
+  const notifyChannel = notifySource?.value.trim();
+  if (notifySource !== undefined && (Buffer.byteLength(notifyChannel!) > 63 || /[\u0000-\u001f]/.test(notifyChannel!))) {
+    throw invalid(notifySource, 'a channel name is at most 63 bytes without control characters');
+  }
+
+  const limit =
+    command === 'history'
+      ? integer(nonEmpty(pick(flags.limit, env, { flag: '--limit' })), DEFAULTS.historyLimit, 1, 100_000, 'events')
+      : integer(nonEmpty(pick(flags.limit, env, { flag: '--limit' })), DEFAULTS.statusLimit, 1, 1000, 'packages');
+  const maxAgeSource = nonEmpty(pick(flags.maxAge, env, { flag: '--max-age' }));
+  const maxAgeSeconds = maxAgeSource === undefined ? undefined : integer(maxAgeSource, 0, 1, MAX_AGE_SECONDS, 'seconds');
+  if (maxAgeSeconds !== undefined && history === false) throw new UsageError('--max-age needs run history; drop --no-history');
+  const sinceSource = nonEmpty(pick(flags.since, env, { flag: '--since' }));
+  const monitoring = command === 'run' ? monitoringSettings(flags, env, options.folderExists) : { heartbeatTimeoutMs: DEFAULTS.heartbeatTimeoutMs };
+  const packageSource = nonEmpty(pick(flags.package, env, { flag: '--package' }));
+
+  return {
+    command,
+    connection: { ...connection, connectTimeoutMs },
+    secrets: secretsOf(flags, env),
+    table,
+    timezone,
+    timezoneColumn,
+    expiry,
+    dryRun,
+    at,
+    everySeconds,
+    lockTimeoutMs,
+    statementTimeoutMs,
+    logLevel,
+    history,
+    notifyChannel,
+    json: flags.json === true,
+    limit,
+    maxAgeSeconds,
+    since: sinceSource === undefined ? undefined : timestamp(sinceSource),
+    packageId: packageSource?.value.trim(),
+    ...monitoring,
+  };
+}
+
+function timestamp(source: Sourced): string {
+  const text = source.value.trim();
+  const problem = checkTimestamp(text);
+  if (problem) throw invalid(source, problem);
+  return text;
+}
+
+/** The packages table, parsed as PostgreSQL would; `migrate --print` needs only this and history. */
+export function tableSetting(flags: Flags, env: Env): QualifiedName {
+  const source = nonEmpty(pick(flags.table, env, { flag: '--table', env: 'SCHEDULER_TABLE' }));
+  const table = parseQualifiedName(source?.value ?? DEFAULTS.table);
+  if (typeof table === 'string') throw invalid(source!, table);
+  return table;
+}
+
+/** Also used on its own after a failed build, so the failure line honours the requested level. */
+export function logLevelSetting(flags: Flags, env: Env): LogLevel {
+  return oneOf(nonEmpty(pick(flags.logLevel, env, { flag: '--log-level', env: 'LOG_LEVEL' })), LOG_LEVELS, DEFAULTS.logLevel, true);
+}
+
+function timezoneSetting(flags: Flags, env: Env, hostTimezone: () => string): string {
+  const setting = { flag: '--timezone', env: 'SCHEDULER_TIMEZONE' };
+  const timezone = nonEmpty(pick(flags.timezone, env, setting))?.value.trim() ?? hostTimezone();
+  if (!isZoneShaped(timezone)) {
+    // An unknown zone is a configuration problem whichever way it was given.
+    throw new ConfigError(`unknown time zone "${timezone}" (${names(setting)}); use an IANA name such as Europe/Berlin`);
+  }
+  return timezone;
+}
+
+function timezoneColumnSetting(flags: Flags, env: Env): ColumnRef | undefined {
+  const source = nonEmpty(pick(flags.timezoneColumn, env, { flag: '--timezone-column', env: 'SCHEDULER_TIMEZONE_COLUMN' }));
+  if (source === undefined) return undefined;
+  const ref = parseColumnRef(source.value.trim());
+  if (typeof ref === 'string') throw invalid(source, ref);
+  return ref;
+}
+
+export function historySettings(flags: Flags, env: Env): Config['history'] {
+  const retentionDays = integer(
+    nonEmpty(pick(flags.historyDays, env, { flag: '--history-days', env: 'SCHEDULER_HISTORY_DAYS' })),
+    DEFAULTS.historyDays, 1, 36_500, 'days',
+  );
+  const schemaSource = nonEmpty(pick(flags.historySchema, env, { flag: '--history-schema', env: 'SCHEDULER_HISTORY_SCHEMA' }));
+  let schema: string | undefined;
+  if (schemaSource !== undefined) {
+    const parsed = parseQualifiedName(schemaSource.value.trim());
+    if (typeof parsed === 'string') throw invalid(schemaSource, parsed);
+    if (parsed.schema !== undefined) throw invalid(schemaSource, 'expected a schema name, not schema.table');
+    schema = parsed.name;
+  }
+  const recording = oneOf(nonEmpty(pick(undefined, env, { env: 'SCHEDULER_HISTORY' })), ['on', 'off'] as const, 'on');
+  return flags.history === false || recording === 'off' ? false : { schema, retentionDays };
+}
+
+// An IANA-shaped name: Area/Location[/Sub], a single word (UTC, CET) or Etc/GMT±N. POSIX
+// specs such as "UTC+3" are refused: PostgreSQL would accept them with the sign inverted.
+// Whether the zone exists is PostgreSQL's call (unknown → exit 78); ICU is not consulted,
+// because starting it costs ~13 ms on every cron run.
+const ZONE_SHAPE = /^(?:Etc\/GMT[+-]\d{1,2}|[A-Za-z][A-Za-z_-]*(?:\/[A-Za-z][A-Za-z0-9_+-]*){0,2})$/;
+
+function isZoneShaped(zone: string): boolean {
+  return zone.length <= 64 && ZONE_SHAPE.test(zone);
+}

@@ -1,0 +1,91 @@
+// `package-scheduler migrate`: adds the scheduling columns and indexes, idempotently.
+import { ConfigError, errorCode } from '../errors.js';
+import { explainReadOnly, withSessionLimits, withTransaction, type Queryable } from '../db/resources.js';
+import type { QualifiedName } from '../table/identifiers.js';
+import type { Logger } from '../logger.js';
+import { displayName } from '../db/sql-fragments.js';
+import { historyDdl } from '../history/history-sql.js';
+import { addColumnsSql } from './migration-sql.js';
+import { ensureIndexes } from './indexes.js';
+import { locateTable, resolvePackagesTable, type HistorySetting, type LocatedTable } from '../table/packages-table.js';
+
+export interface MigrateOptions {
+  table: QualifiedName;
+  /** How long ALTER TABLE may queue for its brief exclusive lock before giving up (75). */
+  lockTimeoutMs: number;
+  /** Limit of each catalog read and ALTER (default 30 s); index builds have none: they take as long as the table needs. */
+  statementTimeoutMs?: number;
+  /** Create the run-history tables (default: yes, in the packages table's schema). */
+  history?: HistorySetting;
+}
+
+export interface MigrateResult {
+  table: string;
+  addedColumns: string[];
+  createdIndexes: string[];
+  /** Indexes left INVALID by an interrupted build, dropped and built again. */
+  rebuiltIndexes: string[];
+  /** Schema of the history tables, when migrate made sure they exist. */
+  historySchema?: string;
+}
+
+const SCHEDULING_COLUMNS = ['scheduled', 'auto_activate', 'auto_deactivate', 'schedule_date', 'schedule_time'];
+
+/**
+ * Runs on a connection outside any transaction: CREATE INDEX CONCURRENTLY refuses to run
+ * inside one, and it is what keeps a live CRM table writable while the index builds. Every
+ * other step is a transaction of its own with SET LOCAL limits; the session lock_timeout the
+ * index builds need is reset afterwards, so no setting outlives the command (PgBouncer).
+ */
+export async function migrate(client: Queryable, options: MigrateOptions, logger: Logger): Promise<MigrateResult> {
+  const located = await inTransaction(client, options, () => locateTable(client, options.table));
+  try {
+    return await migrateSteps(client, located, options, logger);
+  } catch (error) {
+    throw ownerError(await explainReadOnly(client, error), displayName(located));
+  }
+}
+
+async function migrateSteps(client: Queryable, located: LocatedTable, options: MigrateOptions, logger: Logger): Promise<MigrateResult> {
+  const target = { schema: located.schema, name: located.name };
+  const display = displayName(located);
+  const ddl = (sql: string) => inTransaction(client, options, () => client.query(sql));
+  const result: MigrateResult = { table: display, addedColumns: [], createdIndexes: [], rebuiltIndexes: [] };
+
+  await ddl(addColumnsSql(target));
+  result.addedColumns = SCHEDULING_COLUMNS.filter((c) => located.columns[c] === undefined);
+  for (const column of result.addedColumns) {
+    logger.info({ event: 'migrate.column_added', table: display, column }, 'column added');
+  }
+
+  const built = await withSessionLimits(client, { lockTimeoutMs: options.lockTimeoutMs, statementTimeoutMs: 0 }, () =>
+    ensureIndexes(client, target, located.relkind === 'p', ddl),
+  );
+  result.createdIndexes = built.created;
+  result.rebuiltIndexes = built.rebuilt;
+  for (const index of built.created) logger.info({ event: 'migrate.index_created', table: display, index }, 'index created');
+
+  if (options.history !== false) {
+    const schema = options.history?.schema ?? located.schema;
+    await ddl(historyDdl(schema));
+    result.historySchema = schema;
+  }
+
+  // The columns migrate does not own (is_active, valid_until) and existing columns of the
+  // wrong type are reported the same way a tick would report them.
+  await inTransaction(client, options, () => resolvePackagesTable(client, target));
+  logger.info({ event: 'migrate.completed', ...result }, 'migration complete');
+  return result;
+}
+
+function inTransaction<T>(client: Queryable, options: MigrateOptions, fn: () => Promise<T>): Promise<T> {
+  return withTransaction(client, { lockTimeoutMs: options.lockTimeoutMs, statementTimeoutMs: options.statementTimeoutMs ?? 30_000 }, fn);
+}
+
+function ownerError(error: unknown, table: string): unknown {
+  if (errorCode(error) !== '42501') return error;
+  return new ConfigError(
+    `migrate must run as the owner of ${table} (ALTER TABLE and CREATE INDEX need ownership) with CREATE on the history schema; the tick itself needs only SELECT and UPDATE`,
+    { cause: error },
+  );
+}

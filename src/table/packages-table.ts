@@ -1,0 +1,204 @@
+// Resolves the packages table once per run and checks that its columns have the types the
+// rules need, before any change is made.
+import { ConfigError, errorCode } from '../errors.js';
+import type { Queryable } from '../db/resources.js';
+import { quoteIdent, quoteQualified, type ColumnRef, type QualifiedName } from './identifiers.js';
+import { resolveZoneColumn, type ZoneSource } from './zone-column.js';
+import { displayName } from '../db/sql-fragments.js';
+import { EVENTS_TABLE, STATE_TABLE } from '../history/history-sql.js';
+
+export type ValidUntilType = 'date' | 'timestamp' | 'timestamptz';
+
+export interface PackagesTable {
+  schema: string;
+  name: string;
+  /** `"schema"."name"`, safe to place in SQL. */
+  quoted: string;
+  /** Quoted column that identifies a package in logs (the single-column primary key, or `id`). */
+  keyColumn: string;
+  /** Quoted `name` column when the table has one. */
+  nameColumn?: string;
+  validUntilType: ValidUntilType;
+  hasUpdatedAt: boolean;
+  /** Where run history lives, when its tables exist (see sql/history.ts). */
+  history?: HistoryTables;
+  /** Each row's own zone (--timezone-column), when set. */
+  zone?: ZoneSource;
+}
+
+/** Run history: off, or where its tables live (default: the packages table's schema) and how long events are kept. */
+export type HistorySetting = false | { schema?: string; retentionDays?: number };
+
+export interface HistoryTables {
+  schema: string;
+  /** Quoted, schema-qualified `package_scheduler_state`. */
+  state: string;
+  /** Quoted, schema-qualified `package_scheduler_events`. */
+  events: string;
+}
+
+const FIX_MIGRATE = 'run "package-scheduler migrate" to add it';
+
+interface ColumnRule {
+  column: string;
+  expected: string[];
+  /** How to fix a missing column. */
+  fix: string;
+}
+
+const REQUIRED: ColumnRule[] = [
+  { column: 'is_active', expected: ['boolean'], fix: 'add it: ALTER TABLE … ADD COLUMN is_active boolean NOT NULL DEFAULT false' },
+  { column: 'scheduled', expected: ['boolean'], fix: FIX_MIGRATE },
+  { column: 'auto_activate', expected: ['boolean'], fix: FIX_MIGRATE },
+  { column: 'auto_deactivate', expected: ['boolean'], fix: FIX_MIGRATE },
+  { column: 'schedule_date', expected: ['date'], fix: FIX_MIGRATE },
+  { column: 'schedule_time', expected: ['time without time zone'], fix: FIX_MIGRATE },
+  {
+    column: 'valid_until',
+    expected: ['date', 'timestamp without time zone', 'timestamp with time zone'],
+    fix: 'add it: ALTER TABLE … ADD COLUMN valid_until date',
+  },
+];
+const UPDATED_AT_TYPES = ['timestamp without time zone', 'timestamp with time zone'];
+
+interface CatalogRow {
+  schema: string;
+  name: string;
+  relkind: string;
+  columns: Record<string, string>;
+  primary_key: string[] | null;
+  history_schema: string;
+  has_history: boolean;
+}
+
+// One round trip: the relation, its column types and its primary key.
+const RESOLVE_SQL = `
+SELECT n.nspname AS schema,
+       c.relname AS name,
+       c.relkind::text AS relkind,
+       (SELECT coalesce(json_object_agg(a.attname, format_type(a.atttypid, NULL)), '{}'::json)
+          FROM pg_attribute a
+         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+       (SELECT array_agg(a.attname::text)
+          FROM pg_index i
+          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+         WHERE i.indrelid = c.oid AND i.indisprimary) AS primary_key,
+       h.schema AS history_schema,
+       to_regclass(format('%I.%I', h.schema, $3::text)) IS NOT NULL
+         AND to_regclass(format('%I.%I', h.schema, $4::text)) IS NOT NULL AS has_history
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  CROSS JOIN LATERAL (SELECT coalesce($2::text, n.nspname::text) AS schema) AS h
+ WHERE c.oid = to_regclass($1::text)`;
+
+/** What the catalog says about a table, before resolvePackagesTable checks it is usable. */
+export interface LocatedTable {
+  schema: string;
+  name: string;
+  /** 'r' a plain table, 'p' a partitioned one. */
+  relkind: 'r' | 'p';
+  /** Column name to type, as format_type() spells it. */
+  columns: Record<string, string>;
+  primaryKey: string[];
+  /** The schema history tables belong in, and whether they exist there. */
+  historySchema: string;
+  hasHistory: boolean;
+}
+
+/** Finds the table the way PostgreSQL would (search_path, quoting); ConfigError when absent. */
+export async function locateTable(client: Queryable, table: QualifiedName, historySchema?: string): Promise<LocatedTable> {
+  const display = table.schema === undefined ? table.name : displayName({ schema: table.schema, name: table.name });
+  let rows: CatalogRow[];
+  try {
+    ({ rows } = await client.query<CatalogRow>(RESOLVE_SQL, [quoteQualified(table), historySchema ?? null, STATE_TABLE, EVENTS_TABLE]));
+  } catch (error) {
+    // to_regclass raises for names it cannot even parse (cross-database references).
+    const code = errorCode(error);
+    if (code === '42601' || code === '0A000' || code === '3F000') {
+      throw new ConfigError(`invalid table name "${display}"`, { cause: error });
+    }
+    throw error;
+  }
+  const row = rows[0];
+  if (!row) {
+    throw new ConfigError(
+      `table "${display}" does not exist (or is not visible on the search_path); set --table / SCHEDULER_TABLE`,
+    );
+  }
+  if (row.relkind !== 'r' && row.relkind !== 'p') {
+    throw new ConfigError(`"${display}" is not a table`);
+  }
+  return {
+    schema: row.schema,
+    name: row.name,
+    relkind: row.relkind as 'r' | 'p',
+    columns: row.columns,
+    primaryKey: row.primary_key ?? [],
+    historySchema: row.history_schema,
+    hasHistory: row.has_history,
+  };
+}
+
+export interface ResolveOptions {
+  /** Look for history tables (in `historySchema`, default: the packages table's schema). */
+  history?: boolean;
+  historySchema?: string;
+  /** Where each row's own zone is (--timezone-column). */
+  timezoneColumn?: ColumnRef;
+}
+
+export async function resolvePackagesTable(
+  client: Queryable,
+  table: QualifiedName,
+  options: ResolveOptions = {},
+): Promise<PackagesTable> {
+  const row = await locateTable(client, table, options.historySchema);
+  const qualifiedName = displayName(row);
+  const problems: string[] = [];
+  for (const rule of REQUIRED) {
+    const found = row.columns[rule.column];
+    if (found === undefined) {
+      problems.push(`column ${qualifiedName}.${rule.column} is missing (expected ${rule.expected.join(' or ')}); fix: ${rule.fix}`);
+    } else if (!rule.expected.includes(found)) {
+      problems.push(
+        `column ${qualifiedName}.${rule.column} has type ${found}, expected ${rule.expected.join(' or ')}; ` +
+          `fix: ALTER TABLE ${qualifiedName} ALTER COLUMN ${rule.column} TYPE ${rule.expected[0]} ` +
+          `(package-scheduler migrate adds missing columns but never changes a type)`,
+      );
+    }
+  }
+  const updatedAt = row.columns['updated_at'];
+  const hasUpdatedAt = updatedAt !== undefined && UPDATED_AT_TYPES.includes(updatedAt);
+  const keyColumn = row.primaryKey.length === 1 ? row.primaryKey[0]! : row.columns['id'] !== undefined ? 'id' : undefined;
+  if (keyColumn === undefined) {
+    problems.push(`table ${qualifiedName} needs a single-column primary key or an "id" column to identify packages`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems.join('; '));
+  const zone = options.timezoneColumn ? await resolveZoneColumn(client, row, options.timezoneColumn) : undefined;
+
+  return {
+    schema: row.schema,
+    name: row.name,
+    quoted: quoteQualified({ schema: row.schema, name: row.name }),
+    keyColumn: quoteIdent(keyColumn!),
+    nameColumn: row.columns['name'] !== undefined ? quoteIdent('name') : undefined,
+    validUntilType: validUntilTypeOf(row.columns['valid_until']!),
+    hasUpdatedAt,
+    history: options.history && row.hasHistory ? historyTables(row.historySchema) : undefined,
+    ...(zone ? { zone } : {}),
+  };
+}
+
+export function historyTables(schema: string): HistoryTables {
+  return {
+    schema,
+    state: quoteQualified({ schema, name: STATE_TABLE }),
+    events: quoteQualified({ schema, name: EVENTS_TABLE }),
+  };
+}
+
+function validUntilTypeOf(type: string): ValidUntilType {
+  if (type === 'date') return 'date';
+  if (type === 'timestamp without time zone') return 'timestamp';
+  return 'timestamptz';
+}

@@ -1,0 +1,67 @@
+// The tick's log lines, written after COMMIT so that a line always means a change was made.
+import type { Logger } from '../logger.js';
+import type { ChangeSpool } from './change-spool.js';
+import { ChangeKind } from './tick-sql.js';
+import { countsOf, parseChangeLine, type TickCompleted, type TickSkipped } from './result.js';
+
+// A dry run logs under other event names, so nothing that counts `package.activated`
+// lines can ever count a change that was not made. The fields every line of a kind shares are
+// bound once; a backlog tick writes a million lines.
+export function logChanges(result: TickCompleted, spool: ChangeSpool, logger: Logger): void {
+  const { runId, table, dryRun } = result;
+  const event = dryRun
+    ? { activated: 'package.would_activate', skipped: 'package.would_skip_activation', deactivated: 'package.would_deactivate' }
+    : { activated: 'package.activated', skipped: 'package.activation_skipped', deactivated: 'package.deactivated' };
+  // pino serializes a child's fields once instead of on every line; any other logger gets one
+  // object literal per line (a spread per line cost as much as the rest of the loop).
+  const bound = logger.child !== undefined;
+  const activated = bound ? logger.child!({ runId, event: event.activated, table, dryRun }) : logger;
+  const skipped = bound ? logger.child!({ runId, event: event.skipped, table, dryRun }) : logger;
+  const deactivated = bound ? logger.child!({ runId, event: event.deactivated, table, dryRun }) : logger;
+  spool.forEach((line) => {
+    const { kind, record } = parseChangeLine(line);
+    const [packageId, rowName, dueAt, lateSeconds, validUntil, zone] = record;
+    const name = rowName ?? undefined;
+    const timezone = zone ?? result.timezone;
+    if (kind === ChangeKind.activated) {
+      const message = 'package activated';
+      if (bound) activated.info({ packageId, name, dueAt, lateSeconds, timezone }, message);
+      else logger.info({ runId, event: event.activated, table, dryRun, packageId, name, dueAt, lateSeconds, timezone }, message);
+    } else if (kind === ChangeKind.activationSkipped) {
+      const message = 'scheduled activation skipped: the package had already expired';
+      if (bound) skipped.info({ packageId, name, reason: 'expired', dueAt, validUntil, timezone }, message);
+      else logger.info({ runId, event: event.skipped, table, dryRun, packageId, name, reason: 'expired', dueAt, validUntil, timezone }, message);
+    } else {
+      const message = 'package deactivated';
+      if (bound) deactivated.info({ packageId, name, validUntil, timezone }, message);
+      else logger.info({ runId, event: event.deactivated, table, dryRun, packageId, name, validUntil, timezone }, message);
+    }
+  });
+  for (const u of result.timezoneUnknown) {
+    logger.warn(
+      { runId, event: 'package.timezone_unknown', table, dryRun, packageId: u.packageId, name: u.name, timezone: u.timezone },
+      'package left alone: PostgreSQL does not know its time zone',
+    );
+  }
+}
+
+export function logCompleted(result: TickCompleted, logger: Logger): void {
+  logger.info(
+    {
+      runId: result.runId,
+      event: 'tick.completed',
+      table: result.table,
+      ...countsOf(result),
+      ...(result.timezoneUnknown.length > 0 ? { timezoneUnknown: result.timezoneUnknown.length } : {}),
+      dryRun: result.dryRun,
+      timezone: result.timezone,
+      now: result.now,
+      durationMs: result.durationMs,
+    },
+    result.dryRun ? 'dry run: nothing was changed' : 'tick completed',
+  );
+}
+
+export function logSkipped(result: TickSkipped, logger: Logger): void {
+  logger.info({ runId: result.runId, event: 'tick.skipped', reason: result.reason, table: result.table }, 'another run holds the lock for this table');
+}

@@ -1,0 +1,161 @@
+// What a tick reports: the typed result, built from the tick statement's rows, and the
+// NOTIFY payload made from it.
+import { ChangeKind, parseChangeRecord, type ChangeRecord, type ChangeRow } from './tick-sql.js';
+import type { UnknownZoneRow } from './zone-guard.js';
+
+export type { UnknownZoneRow } from './zone-guard.js';
+
+/** `timezone`: the zone the row was evaluated in (its own, or the default); `dueAt` is local to it. */
+export interface Activation {
+  packageId: string;
+  name?: string;
+  dueAt: string;
+  lateSeconds: number;
+  timezone: string;
+}
+export interface Deactivation {
+  packageId: string;
+  name?: string;
+  validUntil: string;
+  timezone: string;
+}
+export interface SkippedActivation {
+  packageId: string;
+  name?: string;
+  reason: 'expired';
+  dueAt: string;
+  validUntil: string;
+  timezone: string;
+}
+
+export interface ChangeCounts {
+  activated: number;
+  deactivated: number;
+  activationSkipped: number;
+}
+
+export interface TickCompleted {
+  status: 'completed';
+  runId: string;
+  dryRun: boolean;
+  table: string;
+  timezone: string;
+  /** The tick's clock: local time in `timezone` with its UTC offset. */
+  now: string;
+  /** How many changes of each kind the tick made (or, in a dry run, would make). */
+  counts: ChangeCounts;
+  /**
+   * The changes themselves, in key order: the first `LIST_LIMIT` (1000) of each kind, so a
+   * backlog of any size fits in memory. `listsComplete` is false when `counts` is larger;
+   * every change still gets its log line.
+   */
+  activated: Activation[];
+  deactivated: Deactivation[];
+  activationSkipped: SkippedActivation[];
+  listsComplete: boolean;
+  /** Per-row zones: rows left alone because PostgreSQL does not know their zone. */
+  timezoneUnknown: UnknownZoneRow[];
+  durationMs: number;
+}
+export interface TickSkipped {
+  status: 'skipped';
+  runId: string;
+  reason: 'locked';
+  table: string;
+  durationMs: number;
+}
+export type TickResult = TickCompleted | TickSkipped;
+
+/** How many changes of each kind a result lists at most. */
+export const LIST_LIMIT = 1000;
+
+/** What a result knows before the tick statement runs. */
+export type ResultBase = Pick<TickCompleted, 'runId' | 'dryRun' | 'table' | 'timezone' | 'now'>;
+
+/**
+ * Builds a TickCompleted from the tick statement's pages: counts every change, lists the
+ * first LIST_LIMIT of each kind, and hands every line, as it came, to `keep` (the spool) for the log.
+ */
+export class ChangeCollector {
+  readonly result: TickCompleted;
+
+  constructor(
+    base: ResultBase,
+    private readonly keep?: (records: string[]) => void,
+  ) {
+    this.result = {
+      status: 'completed',
+      ...base,
+      counts: { activated: 0, deactivated: 0, activationSkipped: 0 },
+      activated: [],
+      deactivated: [],
+      activationSkipped: [],
+      listsComplete: true,
+      timezoneUnknown: [],
+      durationMs: 0,
+    };
+  }
+
+  addPage(rows: ChangeRow[]): void {
+    const { result } = this;
+    const lines: string[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const line = rows[i]![0];
+      lines[i] = line;
+      const kind = kindOf(line);
+      if (kind === ChangeKind.activated) {
+        if (result.counts.activated++ < LIST_LIMIT) result.activated.push(toChange(kind, line, result.timezone) as Activation);
+      } else if (kind === ChangeKind.activationSkipped) {
+        if (result.counts.activationSkipped++ < LIST_LIMIT) result.activationSkipped.push(toChange(kind, line, result.timezone) as SkippedActivation);
+      } else if (result.counts.deactivated++ < LIST_LIMIT) {
+        result.deactivated.push(toChange(kind, line, result.timezone) as Deactivation);
+      }
+    }
+    result.listsComplete = Math.max(result.counts.activated, result.counts.deactivated, result.counts.activationSkipped) <= LIST_LIMIT;
+    this.keep?.(lines);
+  }
+}
+
+/** A change line (kept as the database sent it) back as its kind and record. */
+export function parseChangeLine(line: string): { kind: ChangeKind; record: ChangeRecord } {
+  return { kind: kindOf(line), record: parseChangeRecord(line.slice(1)) };
+}
+
+// The kind is the line's first character, one digit.
+function kindOf(line: string): ChangeKind {
+  return (line.charCodeAt(0) - 48) as ChangeKind;
+}
+
+function toChange(kind: ChangeKind, line: string, defaultZone: string): Activation | Deactivation | SkippedActivation {
+  const [packageId, name, dueAt, lateSeconds, validUntil, zone] = parseChangeRecord(line.slice(1));
+  const timezone = zone ?? defaultZone;
+  const named = name === null ? {} : { name };
+  if (kind === ChangeKind.activated) return { packageId, ...named, dueAt: dueAt!, lateSeconds: lateSeconds!, timezone };
+  if (kind === ChangeKind.activationSkipped) return { packageId, ...named, reason: 'expired', dueAt: dueAt!, validUntil: validUntil!, timezone };
+  return { packageId, ...named, validUntil: validUntil!, timezone };
+}
+
+export function countsOf(result: TickCompleted): ChangeCounts {
+  return result.counts;
+}
+
+// PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
+const NOTIFY_PAYLOAD_LIMIT = 7999;
+
+/** The NOTIFY payload: every id, or only the counts when the ids would not fit in 8000 bytes. */
+export function notificationPayload(result: TickCompleted): string {
+  const ids = (list: { packageId: string }[]) => list.map((x) => x.packageId);
+  const counts = countsOf(result);
+  if (!result.listsComplete) return JSON.stringify({ table: result.table, runId: result.runId, counts, truncated: true });
+  const full = JSON.stringify({
+    table: result.table,
+    runId: result.runId,
+    activated: ids(result.activated),
+    deactivated: ids(result.deactivated),
+    activationSkipped: ids(result.activationSkipped),
+    counts,
+    truncated: false,
+  });
+  if (Buffer.byteLength(full) <= NOTIFY_PAYLOAD_LIMIT) return full;
+  return JSON.stringify({ table: result.table, runId: result.runId, counts, truncated: true });
+}
