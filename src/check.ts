@@ -3,8 +3,8 @@ import { ConfigError } from './errors.js';
 import { withTransaction, type Queryable } from './db.js';
 import type { ColumnRef, QualifiedName } from './identifiers.js';
 export type { MisconfiguredRow } from './misconfigured.js';
-import { activationIndexName, deactivationIndexName } from './sql/migration-sql.js';
-import { indexState, type IndexState } from './index-state.js';
+import { INDEXES } from './sql/migration-sql.js';
+import { findIndex, type IndexState } from './index-state.js';
 import { findMisconfigured, type MisconfiguredRow } from './misconfigured.js';
 import { rowSecurityWarning } from './row-security.js';
 import { unknownZonesReport } from './zone-report.js';
@@ -52,8 +52,9 @@ async function checkInTransaction(client: Queryable, options: CheckOptions): Pro
   const warnings: string[] = [];
 
   const indexes: CheckReport['indexes'] = [];
-  for (const name of [activationIndexName(table), deactivationIndexName(table)]) {
-    const state = await indexState(client, table.schema, name);
+  for (const spec of INDEXES) {
+    // By definition, as migrate finds them: a DBA's index under another name serves as well.
+    const { name, state } = await findIndex(client, table, spec);
     indexes.push({ name, state });
     if (state !== 'valid') warnings.push(`index ${name} is ${state}: ticks scan the whole table; run "package-scheduler migrate"`);
   }

@@ -67,3 +67,122 @@ describe('#18 guidance', () => {
     expect(real.events('package.activated')[0]!.msg).toBe('package activated');
   });
 });
+
+describe('#12 long table names: index names that fit, stay distinct and are found again', () => {
+  /** `prefix` padded with `x` to exactly `bytes` bytes of UTF-8. */
+  function nameOf(prefix: string, bytes: number): string {
+    return prefix + 'x'.repeat(bytes - Buffer.byteLength(prefix));
+  }
+  const quoted = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+  async function createTable(name: string, partitionedBy?: string): Promise<void> {
+    await db.client.query(`DROP TABLE IF EXISTS ${quoted(name)} CASCADE;
+      CREATE TABLE ${quoted(name)} (id int, salon_id int NOT NULL DEFAULT 1, name text, is_active boolean DEFAULT false,
+        valid_until date, PRIMARY KEY (id, salon_id))${partitionedBy ? ` PARTITION BY LIST (${partitionedBy})` : ''}`);
+  }
+
+  async function indexesOf(name: string): Promise<{ name: string; valid: boolean; def: string }[]> {
+    const { rows } = await db.client.query<{ name: string; valid: boolean; def: string }>(
+      `SELECT c.relname AS name, i.indisvalid AS valid, pg_get_indexdef(i.indexrelid) AS def
+         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+        WHERE i.indrelid = to_regclass($1) AND NOT i.indisprimary ORDER BY 1`,
+      [quoted(name)],
+    );
+    return rows;
+  }
+
+  async function expectMigratedTwice(table: string): Promise<string[]> {
+    const env = { DATABASE_URL: db.url };
+    const first = await runCli(['migrate', '--no-history', '--table', quoted(table)], { env });
+    expect({ code: first.code, stderr: first.stderr }).toEqual({ code: 0, stderr: '' });
+    const built = await indexesOf(table);
+    expect(built).toHaveLength(2);
+    expect(built.every((i) => i.valid)).toBe(true);
+    expect(built.map((i) => /WHERE \((.*)\)$/.exec(i.def)?.[1]).sort()).toEqual(['is_active AND auto_deactivate', 'scheduled AND auto_activate']);
+    const names = built.map((i) => i.name);
+    for (const name of names) expect(Buffer.byteLength(name)).toBeLessThanOrEqual(63);
+    expect([...first.events('migrate.completed')[0]!.createdIndexes as string[]].sort()).toEqual(names);
+
+    const second = await runCli(['migrate', '--no-history', '--table', quoted(table)], { env });
+    expect(second.code).toBe(0);
+    expect(second.events('migrate.index_created')).toEqual([]);
+    expect(second.events('migrate.completed')[0]).toMatchObject({ createdIndexes: [], rebuiltIndexes: [] });
+    expect(await indexesOf(table)).toEqual(built);
+
+    const checked = await runCli(['check', '--json', '--timezone', 'UTC', '--table', quoted(table)], { env });
+    expect(checked.code).toBe(0);
+    const report = JSON.parse(checked.stdout) as { indexes: { name: string; state: string }[]; warnings: string[] };
+    expect(report.indexes.map((i) => i.state)).toEqual(['valid', 'valid']);
+    expect(report.indexes.map((i) => i.name).sort()).toEqual(names);
+    expect(report.warnings.filter((w) => w.startsWith('index '))).toEqual([]);
+    return names;
+  }
+
+  for (const [what, table] of [
+    ['the longest name PostgreSQL allows (63 bytes)', nameOf('special_packages_of_the_salon_chain_', 63)],
+    ['59 characters, where both cut names used to be the same', nameOf('special_packages_', 59)],
+    ['60 characters', nameOf('special_packages_', 60)],
+    ['45 characters, cut by PostgreSQL but distinct', nameOf('special_packages_', 45)],
+    ['non-ASCII, 63 bytes (not characters)', nameOf('особые_пакеты_салона_', 63)],
+    ['non-ASCII, 62 bytes: a clip inside a two-byte letter', nameOf('особые_пакеты_салона_красоты', 62).replace(/x+$/, (x) => 'я'.repeat(x.length / 2))],
+  ] as const) {
+    it(`migrates a table named with ${what} once, then creates nothing; check finds both`, async () => {
+      await createTable(table);
+      expect(Buffer.byteLength(table)).toBeGreaterThanOrEqual(45);
+      await expectMigratedTwice(table);
+      await db.client.query(`DROP TABLE ${quoted(table)}`);
+    });
+  }
+
+  it('keeps the names of a short table unchanged', async () => {
+    const table = nameOf('special_packages_', 42);
+    await createTable(table);
+    expect(await expectMigratedTwice(table)).toEqual([`${table}_due_activation_idx`, `${table}_due_deactivation_idx`]);
+  });
+
+  it('counts the indexes an older version built under names PostgreSQL cut, and a DBA\'s own under any name', async () => {
+    const table = nameOf('special_packages_', 52);
+    await createTable(table);
+    await runCli(['migrate', '--no-history', '--table', quoted(table)], { env: { DATABASE_URL: db.url } });
+    for (const index of await indexesOf(table)) await db.client.query(`DROP INDEX ${quoted(index.name)}`);
+    expect(await indexesOf(table)).toEqual([]);
+    // What the old migrate left: CREATE INDEX with the long name, which PostgreSQL cut.
+    await db.client.query(`CREATE INDEX ${quoted(`${table}_due_activation_idx`)} ON ${quoted(table)} (schedule_date, schedule_time) WHERE scheduled AND auto_activate;
+      CREATE INDEX dba_expiry ON ${quoted(table)} (valid_until) WHERE auto_deactivate AND is_active`);
+    const before = await indexesOf(table);
+    expect(before.map((i) => i.name)).toEqual(['dba_expiry', `${table}_due_activation_idx`.slice(0, 63)]);
+    const r = await runCli(['migrate', '--no-history', '--table', quoted(table)], { env: { DATABASE_URL: db.url } });
+    expect(r.code).toBe(0);
+    expect(r.events('migrate.completed')[0]).toMatchObject({ createdIndexes: [], rebuiltIndexes: [] });
+    expect(await indexesOf(table)).toEqual(before);
+    const checked = JSON.parse((await runCli(['check', '--json', '--timezone', 'UTC', '--table', quoted(table)], { env: { DATABASE_URL: db.url } })).stdout);
+    expect(checked.indexes).toEqual([
+      { name: `${table}_due_activation_idx`.slice(0, 63), state: 'valid' },
+      { name: 'dba_expiry', state: 'valid' },
+    ]);
+  });
+
+  it('indexes a partitioned table with long names: ON ONLY, each partition, ATTACH; the second run creates nothing', async () => {
+    const table = nameOf('special_packages_', 60);
+    const part = (n: number) => nameOf(`special_packages_salon_${n}_`, 63);
+    await createTable(table, 'salon_id');
+    for (const n of [1, 2]) await db.client.query(`CREATE TABLE ${quoted(part(n))} PARTITION OF ${quoted(table)} FOR VALUES IN (${n})`);
+    const env = { DATABASE_URL: db.url };
+    const first = await runCli(['migrate', '--no-history', '--table', quoted(table)], { env });
+    expect({ code: first.code, stderr: first.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(first.events('migrate.index_created')).toHaveLength(6);
+    const { rows } = await db.client.query<{ parent: string | null; valid: boolean }>(
+      `SELECT (SELECT inhparent::regclass::text FROM pg_inherits WHERE inhrelid = i.indexrelid) AS parent, i.indisvalid AS valid
+         FROM pg_index i WHERE i.indrelid IN (to_regclass($1), to_regclass($2), to_regclass($3)) AND NOT i.indisprimary`,
+      [quoted(table), quoted(part(1)), quoted(part(2))],
+    );
+    expect(rows).toHaveLength(6);
+    expect(rows.every((r) => r.valid)).toBe(true);
+    expect(rows.filter((r) => r.parent !== null)).toHaveLength(4);
+    const again = await runCli(['migrate', '--no-history', '--table', quoted(table)], { env });
+    expect(again.code).toBe(0);
+    expect(again.events('migrate.index_created')).toEqual([]);
+    const checked = JSON.parse((await runCli(['check', '--json', '--timezone', 'UTC', '--table', quoted(table)], { env })).stdout);
+    expect(checked.indexes.map((i: { state: string }) => i.state)).toEqual(['valid', 'valid']);
+  });
+});
