@@ -8,6 +8,7 @@ import { findIndex, type IndexState } from './index-state.js';
 import { findMisconfigured, type MisconfiguredRow } from './misconfigured.js';
 import { rowSecurityWarning } from './row-security.js';
 import { unknownZonesReport } from './zone-report.js';
+import { findStayingOn, stayingOnWarning, type StayingOn } from './staying-on.js';
 import { resolvePackagesTable } from './table.js';
 import { displayName } from './sql/fragments.js';
 import { previewInTransaction, type ExpiryMode, type TickCompleted } from './tick.js';
@@ -29,6 +30,8 @@ export interface CheckReport {
   due: TickCompleted;
   misconfigured: MisconfiguredRow[];
   misconfiguredCount: number;
+  /** Active, valid_until passed, auto_deactivate off: no tick switches them off. */
+  stayingOn: StayingOn;
 }
 
 /**
@@ -66,6 +69,9 @@ async function checkInTransaction(client: Queryable, options: CheckOptions): Pro
   const zones = await unknownZonesReport(client, table, options);
   if (table.zone) warnings.push(`per-row time zones from ${table.zone.description}; ${options.timezone} where it is NULL`);
   for (const zone of zones.zones) warnings.push(`unknown time zone "${zone}" in ${table.zone!.description}: its packages are never changed`);
+  const stayingOn = await findStayingOn(client, table, options, zones.zones);
+  const stays = stayingOnWarning(stayingOn, display);
+  if (stays) warnings.push(stays);
 
   const due = await previewInTransaction(client, options, zones.zones);
   return {
@@ -76,5 +82,6 @@ async function checkInTransaction(client: Queryable, options: CheckOptions): Pro
     due,
     misconfigured: [...zones.rows, ...misconfigured.rows],
     misconfiguredCount: zones.rows.length + misconfigured.total,
+    stayingOn,
   };
 }

@@ -50,6 +50,31 @@ describe('#18 guidance', () => {
     expect(nothingClose.stderr).toBe("error: unknown command 'frobnicate'\n");
   });
 
+  it('check counts active packages past valid_until whose auto_deactivate is off ("will stay on"), with a hint', async () => {
+    const off = await insertPackage(db.client, { is_active: true, auto_deactivate: false, valid_until: '2026-01-01' });
+    const unset = await insertPackage(db.client, { is_active: true, auto_deactivate: null, valid_until: '2025-06-30' });
+    await insertPackage(db.client, expiredPackage); // a tick switches this one off
+    await insertPackage(db.client, { is_active: true, auto_deactivate: false, valid_until: 'infinity' });
+    await insertPackage(db.client, { is_active: true, auto_deactivate: false, valid_until: '2999-01-01' });
+    await insertPackage(db.client, { is_active: false, auto_deactivate: false, valid_until: '2026-01-01' });
+    await insertPackage(db.client, { is_active: true, auto_deactivate: false, valid_until: null });
+    const env = { DATABASE_URL: db.url };
+    const r = await runCli(['check', '--json', '--timezone', 'UTC'], { env });
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.stayingOn).toEqual({ count: 2, packageIds: [String(off), String(unset)] });
+    const warning = (report.warnings as string[]).filter((w) => w.includes('will stay on'));
+    expect(warning).toEqual([expect.stringContaining(`2 active packages are past valid_until with auto_deactivate off: they will stay on (${off}, ${unset})`)]);
+    expect(warning[0]).toContain('SET auto_deactivate = true');
+    const text = await runCli(['check', '--timezone', 'UTC'], { env });
+    expect(text.stdout).toContain(`warning    ${warning[0]}`);
+    // Nothing to report: no line, a zero count.
+    await db.client.query('UPDATE special_packages SET auto_deactivate = true');
+    const clean = JSON.parse((await runCli(['check', '--json', '--timezone', 'UTC'], { env })).stdout);
+    expect(clean.stayingOn).toEqual({ count: 0, packageIds: [] });
+    expect((clean.warnings as string[]).filter((w) => w.includes('will stay on'))).toEqual([]);
+  });
+
   it('dry-run lines say "would", never the text of a real change', async () => {
     await insertPackage(db.client, duePackage());
     await insertPackage(db.client, { ...duePackage(), valid_until: '2025-12-31' });
