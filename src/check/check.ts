@@ -3,11 +3,12 @@ import { ConfigError } from '../errors.js';
 import { withTransaction, type Queryable } from '../db/resources.js';
 import type { ColumnRef, QualifiedName } from '../table/identifiers.js';
 export type { MisconfiguredRow } from './misconfigured.js';
-import { activationIndexName, deactivationIndexName } from '../migrate/migration-sql.js';
-import { indexState, type IndexState } from '../migrate/index-state.js';
+import { INDEXES } from '../migrate/migration-sql.js';
+import { findIndex, type IndexState } from '../migrate/index-state.js';
 import { findMisconfigured, type MisconfiguredRow } from './misconfigured.js';
 import { rowSecurityWarning } from '../table/row-security.js';
 import { unknownZonesReport } from './zone-report.js';
+import { findStayingOn, stayingOnWarning, type StayingOn } from './staying-on.js';
 import { resolvePackagesTable } from '../table/packages-table.js';
 import { displayName } from '../db/sql-fragments.js';
 import { previewInTransaction, type ExpiryMode, type TickCompleted } from '../tick/tick.js';
@@ -29,6 +30,8 @@ export interface CheckReport {
   due: TickCompleted;
   misconfigured: MisconfiguredRow[];
   misconfiguredCount: number;
+  /** Active, valid_until passed, auto_deactivate off: no tick switches them off. */
+  stayingOn: StayingOn;
 }
 
 /**
@@ -52,8 +55,9 @@ async function checkInTransaction(client: Queryable, options: CheckOptions): Pro
   const warnings: string[] = [];
 
   const indexes: CheckReport['indexes'] = [];
-  for (const name of [activationIndexName(table), deactivationIndexName(table)]) {
-    const state = await indexState(client, table.schema, name);
+  for (const spec of INDEXES) {
+    // By definition, as migrate finds them: a DBA's index under another name serves as well.
+    const { name, state } = await findIndex(client, table, spec);
     indexes.push({ name, state });
     if (state !== 'valid') warnings.push(`index ${name} is ${state}: ticks scan the whole table; run "package-scheduler migrate"`);
   }
@@ -65,6 +69,9 @@ async function checkInTransaction(client: Queryable, options: CheckOptions): Pro
   const zones = await unknownZonesReport(client, table, options);
   if (table.zone) warnings.push(`per-row time zones from ${table.zone.description}; ${options.timezone} where it is NULL`);
   for (const zone of zones.zones) warnings.push(`unknown time zone "${zone}" in ${table.zone!.description}: its packages are never changed`);
+  const stayingOn = await findStayingOn(client, table, options, zones.zones);
+  const stays = stayingOnWarning(stayingOn, display);
+  if (stays) warnings.push(stays);
 
   const due = await previewInTransaction(client, options, zones.zones);
   return {
@@ -75,5 +82,6 @@ async function checkInTransaction(client: Queryable, options: CheckOptions): Pro
     due,
     misconfigured: [...zones.rows, ...misconfigured.rows],
     misconfiguredCount: zones.rows.length + misconfigured.total,
+    stayingOn,
   };
 }

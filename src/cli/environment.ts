@@ -39,11 +39,11 @@ function readSecretFiles(env: Env): Env {
 }
 
 // cron starts jobs in $HOME, so ./.env is only read when it exists; a file named with
-// --env-file / SCHEDULER_ENV_FILE must exist.
+// --settings-file / SCHEDULER_ENV_FILE must exist.
 async function loadEnvFile(path: string | undefined): Promise<Env> {
   const file = path ?? '.env';
   if (!existsSync(file)) {
-    if (path !== undefined) throw new ConfigError(`--env-file / SCHEDULER_ENV_FILE: ${path} does not exist`);
+    if (path !== undefined) throw new ConfigError(`--settings-file / SCHEDULER_ENV_FILE: ${path} does not exist`);
     return {};
   }
   try {
@@ -52,7 +52,7 @@ async function loadEnvFile(path: string | undefined): Promise<Env> {
     const { default: dotenv } = await import('dotenv');
     return dotenv.parse(readFileSync(file));
   } catch (error) {
-    throw new ConfigError(`--env-file: cannot read ${file}`, { cause: error });
+    throw new ConfigError(`--settings-file: cannot read ${file}`, { cause: error });
   }
 }
 

@@ -14,7 +14,11 @@ function connectionOptions(cmd: Command): Command {
     .option('--connect-timeout <ms>', 'connect timeout (env SCHEDULER_CONNECT_TIMEOUT; default 10000)')
     .option('--lock-timeout <ms>', 'lock_timeout inside the transaction (env SCHEDULER_LOCK_TIMEOUT; default 5000)')
     .option('--statement-timeout <ms>', 'statement_timeout inside the transaction (env SCHEDULER_STATEMENT_TIMEOUT; default 30000)')
-    .option('--env-file <path>', 'read settings from this file (env SCHEDULER_ENV_FILE; default: ./.env when present)')
+    .option('--settings-file <path>', 'read settings from this file (env SCHEDULER_ENV_FILE; default: ./.env when present)')
+    // Node 20+ checks every `--env-file` in argv, even after the script's name, and exits 9
+    // with its own message before this program starts when the file is missing. Still read
+    // (an existing file works), but no longer offered: --settings-file is the flag to use.
+    .addOption(new Option('--env-file <path>').hideHelp().conflicts('settingsFile'))
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (env LOG_LEVEL; default info)')
     .exitOverride();
 }
@@ -40,15 +44,19 @@ function jsonOption(cmd: Command, what: string): Command {
   return cmd.option('--json', `print the ${what} as JSON`);
 }
 
-export function buildProgram(version: string, action: Action): Command {
+export function buildProgram(version: string, onCommand: Action): Command {
+  const action: Action = (command, flags) => onCommand(command, settingsFileFlags(flags));
   const program = new Command('package-scheduler')
     .description('Activates and deactivates scheduled special packages in PostgreSQL, in one transaction per tick.')
     .version(version, '-V, --version')
     .exitOverride()
     .showSuggestionAfterError();
 
+  // The default command receives any word that is not a command: `statuss` must be named as
+  // an unknown command (commander would say "too many arguments for 'run'").
   const run = connectionOptions(program.command('run', { isDefault: true }).alias('run-once'))
-    .description('apply every due activation and deactivation once (the default command)');
+    .description('apply every due activation and deactivation once (the default command)')
+    .allowExcessArguments(true);
   timezoneColumnOption(expiryOption(run))
     .option('--dry-run', 'report exactly what a real run would do; change nothing')
     .option('--at <timestamp>', 'with --dry-run: evaluate as if now were this ISO 8601 time (no offset: local to --timezone)')
@@ -60,7 +68,10 @@ export function buildProgram(version: string, action: Action): Command {
     .option('--metrics-file <path>', 'write Prometheus metrics here after each tick, atomically (env SCHEDULER_METRICS_FILE)')
     .option('--heartbeat-url <url>', 'ping <url>/start before and <url>/<exit code> after each tick (env SCHEDULER_HEARTBEAT_URL)')
     .option('--heartbeat-timeout <ms>', 'timeout of each heartbeat ping (env SCHEDULER_HEARTBEAT_TIMEOUT; default 5000)')
-    .action((flags: Flags) => action('run', flags));
+    .action((flags: Flags, cmd: Command) => {
+      if (cmd.args.length > 0) unknownCommand(program, cmd.args[0]!);
+      return action('run', flags);
+    });
 
   const migrate = connectionOptions(program.command('migrate'))
     .description('add the scheduling columns, partial indexes (built CONCURRENTLY) and history tables; idempotent')
@@ -87,4 +98,30 @@ export function buildProgram(version: string, action: Action): Command {
   jsonOption(timezoneColumnOption(expiryOption(check)), 'report').action((flags: Flags) => action('check', flags));
 
   return program;
+}
+
+/** --settings-file and the old --env-file are one setting, under the name config.ts reads. */
+function settingsFileFlags(flags: Flags & { settingsFile?: string }): Flags {
+  const { settingsFile, ...rest } = flags;
+  return settingsFile === undefined ? rest : { ...rest, envFile: settingsFile };
+}
+
+/** Throws commander's usage error (exit 64): the word, and the command it is closest to. */
+function unknownCommand(program: Command, word: string): never {
+  const names = program.commands.flatMap((c) => [c.name(), ...c.aliases()]);
+  const close = names.filter((name) => editDistance(word, name) <= Math.max(1, Math.floor(name.length / 3)));
+  const suggestion = close.length > 0 ? `\n(Did you mean ${close.join(', ')}?)` : '';
+  program.error(`error: unknown command '${word}'${suggestion}`, { code: 'commander.unknownCommand', exitCode: 64 });
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
 }

@@ -3,7 +3,8 @@
 // PostgreSQL's documented way to index a partitioned table without a long lock).
 import type { Queryable } from '../db/resources.js';
 import { quoteQualified, type QualifiedName } from '../table/identifiers.js';
-import { indexState } from './index-state.js';
+import { ConfigError } from '../errors.js';
+import { findIndex, indexState } from './index-state.js';
 import { attachIndexSql, createIndexSql, indexName, INDEXES, type IndexSpec } from './migration-sql.js';
 import { Params } from '../db/params.js';
 
@@ -28,7 +29,10 @@ export async function ensureIndexes(
   return built;
 }
 
-/** Makes sure `table` has a valid index for `spec`; returns that index's name. */
+/**
+ * Makes sure `table` has a valid index for `spec` (found by its definition, see findIndex);
+ * returns that index's name. `attached`: the partition's index already attached to the parent's.
+ */
 async function ensureIndex(
   client: Queryable,
   table: Table,
@@ -36,24 +40,30 @@ async function ensureIndex(
   spec: IndexSpec,
   ddl: (sql: string) => Promise<unknown>,
   built: BuiltIndexes,
-  existing?: string,
+  attached?: string,
 ): Promise<string> {
-  const name = existing ?? indexName(table, spec);
-  const state = await indexState(client, table.schema, name);
-  if (state === 'valid') return name;
+  const found = attached === undefined ? await findIndex(client, table, spec) : { name: attached, state: await indexState(client, table.schema, attached) };
+  if (found.state === 'valid') return found.name;
   if (!partitioned) {
-    if (state === 'invalid') {
+    if (found.state === 'invalid') {
       // An interrupted CONCURRENTLY build leaves an INVALID index that IF NOT EXISTS would keep.
-      await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${quoteQualified({ schema: table.schema, name })}`);
-      built.rebuilt.push(name);
+      await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${quoteQualified({ schema: table.schema, name: found.name })}`);
+      built.rebuilt.push(found.name);
     }
     await client.query(createIndexSql(table, spec, 'concurrently'));
-    built.created.push(name);
-    return name;
+    const made = await findIndex(client, table, spec);
+    // IF NOT EXISTS skips, with only a NOTICE, when another relation already has the name.
+    if (made.state !== 'valid') {
+      throw new ConfigError(`index ${made.name} was not built: another relation in schema ${table.schema} has that name; rename that one`);
+    }
+    built.created.push(made.name);
+    return made.name;
   }
   // Partitioned: an invalid parent index just means some partitions are not attached yet.
-  if (state === 'missing') {
+  let name = found.name;
+  if (found.state === 'missing') {
     await ddl(createIndexSql(table, spec, 'only'));
+    name = indexName(table, spec);
     built.created.push(name);
   }
   for (const partition of await partitionsOf(client, table, name)) {

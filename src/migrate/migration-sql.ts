@@ -1,6 +1,7 @@
 // The schema change `package-scheduler migrate` applies, and `sql/add_package_scheduling.sql`
 // ships for DBAs (a test keeps the file identical to migrationSql() for the default table).
-import { quoteIdent, quoteQualified, type QualifiedName } from '../table/identifiers.js';
+import { createHash } from 'node:crypto';
+import { clipIdentifier, MAX_IDENTIFIER_BYTES, quoteIdent, quoteQualified, type QualifiedName } from '../table/identifiers.js';
 import { historyDdl } from '../history/history-sql.js';
 
 /** The two partial indexes a tick needs: which rows, in which order. */
@@ -8,21 +9,46 @@ export interface IndexSpec {
   suffix: string;
   columns: string;
   where: string;
+  /** The key columns, in order: with `predicates`, how an existing index is recognised. */
+  keys: readonly string[];
+  /** `where` as pg_get_expr prints it back, its terms in either order. */
+  predicates: readonly string[];
 }
 
 export const INDEXES: readonly IndexSpec[] = [
-  { suffix: '_due_activation_idx', columns: '(schedule_date, schedule_time)', where: 'scheduled AND auto_activate' },
-  { suffix: '_due_deactivation_idx', columns: '(valid_until)', where: 'is_active AND auto_deactivate' },
+  {
+    suffix: '_due_activation_idx',
+    columns: '(schedule_date, schedule_time)',
+    where: 'scheduled AND auto_activate',
+    keys: ['schedule_date', 'schedule_time'],
+    predicates: ['(scheduled AND auto_activate)', '(auto_activate AND scheduled)'],
+  },
+  {
+    suffix: '_due_deactivation_idx',
+    columns: '(valid_until)',
+    where: 'is_active AND auto_deactivate',
+    keys: ['valid_until'],
+    predicates: ['(is_active AND auto_deactivate)', '(auto_deactivate AND is_active)'],
+  },
 ];
 
+/**
+ * `<table><suffix>` when it fits in 63 bytes (existing installs keep their index names).
+ * Longer, PostgreSQL would cut it, and from ~59 bytes of table name both indexes would be
+ * cut to the same name: the table name is clipped instead and a hash of the whole name keeps
+ * the result distinct per table, e.g. `<first 35 bytes>_1a2b3c4d_due_activation_idx`.
+ */
 export function indexName(table: Pick<QualifiedName, 'name'>, spec: IndexSpec): string {
-  return `${table.name}${spec.suffix}`;
+  const plain = `${table.name}${spec.suffix}`;
+  if (Buffer.byteLength(plain) <= MAX_IDENTIFIER_BYTES) return plain;
+  const hash = createHash('sha256').update(table.name).digest('hex').slice(0, 8);
+  const room = MAX_IDENTIFIER_BYTES - Buffer.byteLength(spec.suffix) - hash.length - 1;
+  return `${clipIdentifier(table.name, room)}_${hash}${spec.suffix}`;
 }
-export function activationIndexName(table: Pick<QualifiedName, 'name'>): string {
-  return indexName(table, INDEXES[0]!);
-}
-export function deactivationIndexName(table: Pick<QualifiedName, 'name'>): string {
-  return indexName(table, INDEXES[1]!);
+
+/** The name PostgreSQL gave `<table><suffix>` before names were derived (cut to 63 bytes). */
+export function truncatedIndexName(table: Pick<QualifiedName, 'name'>, spec: IndexSpec): string {
+  return clipIdentifier(`${table.name}${spec.suffix}`, MAX_IDENTIFIER_BYTES);
 }
 
 /**

@@ -8,7 +8,7 @@ export interface QualifiedName {
 }
 
 const UNQUOTED = /^[A-Za-z_][A-Za-z0-9_$]*$/;
-const MAX_IDENTIFIER_BYTES = 63;
+export const MAX_IDENTIFIER_BYTES = 63;
 
 /**
  * Parses `name`, `schema.name`, or their double-quoted forms (`"My Table"`, `"a""b"`).
@@ -87,4 +87,19 @@ export function quoteIdent(identifier: string): string {
 
 export function quoteQualified(name: QualifiedName): string {
   return name.schema === undefined ? quoteIdent(name.name) : `${quoteIdent(name.schema)}.${quoteIdent(name.name)}`;
+}
+
+/**
+ * The longest prefix of `identifier` within `bytes` bytes of UTF-8, never splitting a
+ * character: how PostgreSQL truncates a name that is too long (NAMEDATALEN - 1 = 63).
+ */
+export function clipIdentifier(identifier: string, bytes: number): string {
+  let out = '';
+  let used = 0;
+  for (const char of identifier) {
+    used += Buffer.byteLength(char);
+    if (used > bytes) break;
+    out += char;
+  }
+  return out;
 }

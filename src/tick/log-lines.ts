@@ -12,6 +12,18 @@ export function logChanges(result: TickCompleted, spool: ChangeSpool, logger: Lo
   const event = dryRun
     ? { activated: 'package.would_activate', skipped: 'package.would_skip_activation', deactivated: 'package.would_deactivate' }
     : { activated: 'package.activated', skipped: 'package.activation_skipped', deactivated: 'package.deactivated' };
+  // A reader of the text alone must not take a dry run's line for a change.
+  const text = dryRun
+    ? {
+        activated: 'would activate the package (dry run)',
+        skipped: 'would skip the scheduled activation: the package has already expired (dry run)',
+        deactivated: 'would deactivate the package (dry run)',
+      }
+    : {
+        activated: 'package activated',
+        skipped: 'scheduled activation skipped: the package had already expired',
+        deactivated: 'package deactivated',
+      };
   // pino serializes a child's fields once instead of on every line; any other logger gets one
   // object literal per line (a spread per line cost as much as the rest of the loop).
   const bound = logger.child !== undefined;
@@ -24,15 +36,15 @@ export function logChanges(result: TickCompleted, spool: ChangeSpool, logger: Lo
     const name = rowName ?? undefined;
     const timezone = zone ?? result.timezone;
     if (kind === ChangeKind.activated) {
-      const message = 'package activated';
+      const message = text.activated;
       if (bound) activated.info({ packageId, name, dueAt, lateSeconds, timezone }, message);
       else logger.info({ runId, event: event.activated, table, dryRun, packageId, name, dueAt, lateSeconds, timezone }, message);
     } else if (kind === ChangeKind.activationSkipped) {
-      const message = 'scheduled activation skipped: the package had already expired';
+      const message = text.skipped;
       if (bound) skipped.info({ packageId, name, reason: 'expired', dueAt, validUntil, timezone }, message);
       else logger.info({ runId, event: event.skipped, table, dryRun, packageId, name, reason: 'expired', dueAt, validUntil, timezone }, message);
     } else {
-      const message = 'package deactivated';
+      const message = text.deactivated;
       if (bound) deactivated.info({ packageId, name, validUntil, timezone }, message);
       else logger.info({ runId, event: event.deactivated, table, dryRun, packageId, name, validUntil, timezone }, message);
     }
