@@ -19,6 +19,8 @@ export interface PackagesTable {
    * columns), or else a unique index over NOT NULL columns. See packageIdSql for the text form.
    */
   key: string[];
+  /** The same columns, unquoted (for reports: a composite key's packageId lists values in this order). */
+  keyNames: string[];
   /** Quoted `name` column when the table has one. */
   nameColumn?: string;
   validUntilType: ValidUntilType;
@@ -197,6 +199,7 @@ export async function resolvePackagesTable(
     name: row.name,
     quoted: quoteQualified({ schema: row.schema, name: row.name }),
     key: key!.map(quoteIdent),
+    keyNames: key!,
     nameColumn: row.columns['name'] !== undefined ? quoteIdent('name') : undefined,
     validUntilType: validUntilTypeOf(row.columns['valid_until']!),
     hasUpdatedAt,

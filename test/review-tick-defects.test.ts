@@ -104,6 +104,10 @@ describe('a composite primary key (#2)', () => {
     expect(await activeRows()).toEqual([{ salon_id: 1, id: 7 }]);
     const { rows } = await db.client.query(`SELECT package_id, action FROM package_scheduler_events WHERE packages_table = 'public.${table}'`);
     expect(rows).toEqual([{ package_id: '(1,7)', action: 'activated' }]);
+    const history = await runCli(['history', '--package', '(1,7)', '--json'], { env: tableEnv() });
+    expect(JSON.parse(history.stdout).map((e: { packageId: string }) => e.packageId)).toEqual(['(1,7)']);
+    expect(JSON.parse((await runCli(['check', '--json'], { env: tableEnv() })).stdout).key).toEqual(['salon_id', 'id']);
+    expect((await runCli(['check'], { env: tableEnv() })).stdout).toContain('key        (salon_id, id): package ids are its values in this order');
   });
 
   it('an admin holding another salon\'s row with the same id locked does not make the tick wait', async () => {
