@@ -25,6 +25,8 @@ export interface CheckOptions {
 export interface CheckReport {
   table: string;
   timezone: string;
+  /** The columns that identify a package (a composite key's packageId is their values, in this order). */
+  key: string[];
   indexes: { name: string; state: IndexState }[];
   warnings: string[];
   due: TickCompleted;
@@ -77,6 +79,7 @@ async function checkInTransaction(client: Queryable, options: CheckOptions): Pro
   return {
     table: display,
     timezone: options.timezone,
+    key: table.keyNames,
     indexes,
     warnings,
     due,

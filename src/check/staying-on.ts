@@ -4,6 +4,7 @@ import type { Queryable } from '../db/resources.js';
 import { packagesFromSql, validUntilPassedSql, type ClockRefs, type ExpiryMode } from '../tick/tick-sql.js';
 import { Params } from '../db/params.js';
 import type { PackagesTable } from '../table/packages-table.js';
+import { carriedKeySql, keyColumnsSql, packageIdSql } from '../db/sql-fragments.js';
 
 export interface StayingOn {
   count: number;
@@ -30,10 +31,10 @@ export async function findStayingOn(
   let passed = validUntilPassedSql(table.validUntilType, options.expiry, clock);
   if (table.zone) passed = `CASE WHEN ${zone} = ANY(${params.add(unknownZones, 'text[]')}) THEN false ELSE (${passed}) END`;
   const { rows } = await client.query<{ count: string; package_ids: string[] | null }>(
-    `SELECT count(*) AS count, (array_agg(package_id ORDER BY key))[1:${LISTED}] AS package_ids
-       FROM (SELECT p.${table.keyColumn} AS key, p.${table.keyColumn}::text AS package_id
+    `SELECT count(*) AS count, (array_agg(package_id ORDER BY ${carriedKeySql(table, 's', 'key_')}))[1:${LISTED}] AS package_ids
+       FROM (SELECT ${keyColumnsSql(table, 'p', 'key_')}, ${packageIdSql(table)} AS package_id
                FROM ${packagesFromSql(table)}
-              WHERE p.is_active AND p.auto_deactivate IS NOT TRUE AND p.valid_until IS NOT NULL AND (${passed}) IS TRUE) AS staying`,
+              WHERE p.is_active AND p.auto_deactivate IS NOT TRUE AND p.valid_until IS NOT NULL AND (${passed}) IS TRUE) AS s`,
     params.values,
   );
   return { count: Number(rows[0]?.count ?? 0), packageIds: rows[0]?.package_ids ?? [] };

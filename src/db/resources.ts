@@ -153,7 +153,12 @@ export async function withTransaction<T>(
   // LOCAL applies to what follows it, so a database-level statement_timeout of a millisecond
   // cannot cancel the transaction before its own limits are in place. Nothing is left on the
   // session (PgBouncer hands the server connection to someone else after COMMIT).
-  const begin = `${options.readOnly ? 'BEGIN READ ONLY' : 'BEGIN'}; SET LOCAL statement_timeout = ${milliseconds(options.statementTimeoutMs)}; SET LOCAL lock_timeout = ${milliseconds(options.lockTimeoutMs)}`;
+  // DateStyle and IntervalStyle are pinned too: a key or value cast to text (a date key, an
+  // infinity) must read the same whatever the database's or role's settings. TimeZone is not:
+  // every time rule names its zone, and updated_at of a zone-less type is the CRM's own local time.
+  const begin =
+    `${options.readOnly ? 'BEGIN READ ONLY' : 'BEGIN'}; SET LOCAL statement_timeout = ${milliseconds(options.statementTimeoutMs)}; ` +
+    `SET LOCAL lock_timeout = ${milliseconds(options.lockTimeoutMs)}; SET LOCAL DateStyle = ISO; SET LOCAL IntervalStyle = postgres`;
   try {
     await firstMessage(client, begin);
     await client.query(CHECK_INTERVAL_SQL);

@@ -2,7 +2,7 @@
 // zones, else the default). Rows whose zone PostgreSQL does not know are left out here; status
 // reports them as overdue instead.
 import { query, type Queryable } from '../db/resources.js';
-import { isoLocal, packageIdAndNameSql } from '../db/sql-fragments.js';
+import { carriedKeySql, isoLocal, keyColumnsSql, keyListSql, packageIdAndNameSql } from '../db/sql-fragments.js';
 import { Params } from '../db/params.js';
 import { deactivationDueLocalSql, packagesFromSql, validUntilTextSql, zoneSql, type ExpiryMode } from '../tick/tick-sql.js';
 import type { PackagesTable } from '../table/packages-table.js';
@@ -66,7 +66,7 @@ export async function nextActivations(client: Queryable, table: PackagesTable, z
        FROM ${packagesFromSql(table)}
       WHERE p.scheduled AND p.auto_activate${table.zone ? ` AND p.schedule_date >= (now() AT TIME ZONE 'UTC')::date - 1` : ''}
         AND ${known(`p.schedule_date >= (now() AT TIME ZONE ${zone})::date AND ${due} > (now() AT TIME ZONE ${zone})`)}
-      ORDER BY ${order}, p.${table.keyColumn}
+      ORDER BY ${order}, ${keyListSql(table)}
       LIMIT ${params.add(limit, 'int')}`),
   );
   return upcoming(rows);
@@ -80,12 +80,12 @@ export async function nextDeactivations(client: Queryable, table: PackagesTable,
     client,
     params.statement(`SELECT package_id, name, timezone, ${isoLocal('at')} AS at,
             ceil(extract(epoch FROM (at AT TIME ZONE timezone) - now()))::bigint AS in_seconds
-       FROM (SELECT ${packageIdAndNameSql(table)}, p.${table.keyColumn} AS key, ${zone} AS timezone,
+       FROM (SELECT ${packageIdAndNameSql(table)}, ${keyColumnsSql(table, 'p', 'key_')}, ${zone} AS timezone,
                     ${knownValue(at)} AS at, ${validUntilTextSql(table.validUntilType)} AS valid_until
                FROM ${packagesFromSql(table)}
               WHERE p.is_active AND p.auto_deactivate AND p.valid_until IS NOT NULL) AS d
       WHERE CASE WHEN at IS NULL THEN false ELSE at > (now() AT TIME ZONE timezone) END
-      ORDER BY ${table.zone ? 'in_seconds' : 'at'}, key
+      ORDER BY ${table.zone ? 'in_seconds' : 'at'}, ${carriedKeySql(table, 'd', 'key_')}
       LIMIT ${params.add(limit, 'int')}`),
   );
   return upcoming(rows);

@@ -14,8 +14,13 @@ export interface PackagesTable {
   name: string;
   /** `"schema"."name"`, safe to place in SQL. */
   quoted: string;
-  /** Quoted column that identifies a package in logs (the single-column primary key, or `id`). */
-  keyColumn: string;
+  /**
+   * The quoted columns that identify a row, in the key's order: the primary key (all its
+   * columns), or else a unique index over NOT NULL columns. See packageIdSql for the text form.
+   */
+  key: string[];
+  /** The same columns, unquoted (for reports: a composite key's packageId lists values in this order). */
+  keyNames: string[];
   /** Quoted `name` column when the table has one. */
   nameColumn?: string;
   validUntilType: ValidUntilType;
@@ -66,7 +71,7 @@ interface CatalogRow {
   name: string;
   relkind: string;
   columns: Record<string, string>;
-  primary_key: string[] | null;
+  keys: string[][];
   history_schema: string;
   has_history: boolean;
 }
@@ -79,10 +84,17 @@ SELECT n.nspname AS schema,
        (SELECT coalesce(json_object_agg(a.attname, format_type(a.atttypid, NULL)), '{}'::json)
           FROM pg_attribute a
          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
-       (SELECT array_agg(a.attname::text)
+       -- The keys a row can be identified by, the best first: the primary key, else unique
+       -- indexes usable as one (valid, immediate, no predicate or expression, NOT NULL columns),
+       -- an index on "id" alone first, then the fewest columns. Each key's columns in index order.
+       (SELECT coalesce(json_agg(k.columns ORDER BY i.indisprimary DESC, k.columns = ARRAY['id'] DESC,
+                                 i.indnkeyatts, i.indexrelid::regclass::text), '[]'::json)
           FROM pg_index i
-          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-         WHERE i.indrelid = c.oid AND i.indisprimary) AS primary_key,
+          CROSS JOIN LATERAL (SELECT array_agg(a.attname::text ORDER BY u.n) AS columns, bool_and(a.attnotnull) AS not_null
+                                FROM unnest(i.indkey[0:i.indnkeyatts - 1]) WITH ORDINALITY AS u(attnum, n)
+                                JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = u.attnum) AS k
+         WHERE i.indrelid = c.oid AND i.indisunique AND i.indimmediate AND i.indpred IS NULL AND i.indexprs IS NULL
+           AND (i.indisprimary OR (i.indisvalid AND k.not_null))) AS keys,
        h.schema AS history_schema,
        to_regclass(format('%I.%I', h.schema, $3::text)) IS NOT NULL
          AND to_regclass(format('%I.%I', h.schema, $4::text)) IS NOT NULL AS has_history
@@ -99,7 +111,8 @@ export interface LocatedTable {
   relkind: 'r' | 'p';
   /** Column name to type, as format_type() spells it. */
   columns: Record<string, string>;
-  primaryKey: string[];
+  /** The columns of the keys that identify a row, the best first (see RESOLVE_SQL); empty: none. */
+  keys: string[][];
   /** The schema history tables belong in, and whether they exist there. */
   historySchema: string;
   hasHistory: boolean;
@@ -133,7 +146,7 @@ export async function locateTable(client: Queryable, table: QualifiedName, histo
     name: row.name,
     relkind: row.relkind as 'r' | 'p',
     columns: row.columns,
-    primaryKey: row.primary_key ?? [],
+    keys: row.keys,
     historySchema: row.history_schema,
     hasHistory: row.has_history,
   };
@@ -169,9 +182,14 @@ export async function resolvePackagesTable(
   }
   const updatedAt = row.columns['updated_at'];
   const hasUpdatedAt = updatedAt !== undefined && UPDATED_AT_TYPES.includes(updatedAt);
-  const keyColumn = row.primaryKey.length === 1 ? row.primaryKey[0]! : row.columns['id'] !== undefined ? 'id' : undefined;
-  if (keyColumn === undefined) {
-    problems.push(`table ${qualifiedName} needs a single-column primary key or an "id" column to identify packages`);
+  // A column that is not unique (an "id" beside a composite key) would let one row's change
+  // reach another's: only a real key identifies a package.
+  const key = row.keys[0];
+  if (key === undefined) {
+    problems.push(
+      `table ${qualifiedName} has no primary key and no unique index over NOT NULL columns (without WHERE or expressions) ` +
+        `to identify packages by; fix: ALTER TABLE ${qualifiedName} ADD PRIMARY KEY (id)`,
+    );
   }
   if (problems.length > 0) throw new ConfigError(problems.join('; '));
   const zone = options.timezoneColumn ? await resolveZoneColumn(client, row, options.timezoneColumn) : undefined;
@@ -180,7 +198,8 @@ export async function resolvePackagesTable(
     schema: row.schema,
     name: row.name,
     quoted: quoteQualified({ schema: row.schema, name: row.name }),
-    keyColumn: quoteIdent(keyColumn!),
+    key: key!.map(quoteIdent),
+    keyNames: key!,
     nameColumn: row.columns['name'] !== undefined ? quoteIdent('name') : undefined,
     validUntilType: validUntilTypeOf(row.columns['valid_until']!),
     hasUpdatedAt,

@@ -4,7 +4,7 @@
 // L = the instant seen in the zone (a local timestamp), D = L's date. Every comparison is
 // written so the migration's partial indexes can serve it (see sql/add_package_scheduling.sql).
 import type { HistoryTables, PackagesTable } from '../table/packages-table.js';
-import { isoLocal, isoUtc, packageIdAndNameSql } from '../db/sql-fragments.js';
+import { carriedKeySql, isoLocal, isoUtc, keyColumnsSql, keyMatchSql, packageIdAndNameSql } from '../db/sql-fragments.js';
 import { recordEventsCte } from '../history/history-sql.js';
 import { Params, type Statement } from '../db/params.js';
 
@@ -91,7 +91,10 @@ export function packagesFromSql(table: PackagesTable): string {
 
 /**
  * The rows a tick acts on, with what to do to each. In a real run the rows are locked with
- * SKIP LOCKED: a row an admin is editing is left for the next tick, never waited on.
+ * SKIP LOCKED: a row an admin is editing is left for the next tick, never waited on. The lock
+ * is FOR NO KEY UPDATE, the one the UPDATE of non-key columns takes anyway: FOR UPDATE would
+ * conflict with the KEY SHARE lock of a customer's open INSERT of a booking that references the
+ * package (SKIP LOCKED would hide the package), and would make such inserts wait for the tick.
  */
 function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRefs, lockRows: boolean): string {
   const passed = validUntilPassedSql(table.validUntilType, expiry, c);
@@ -99,7 +102,9 @@ function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRefs, lock
   const dueLocal = `(p.schedule_date + coalesce(p.schedule_time, time '00:00'))`;
   // CASE fixes the order: date + time is computed only for dates up to today, so a schedule_date
   // beyond the timestamp range (year 294276) never raises "timestamp out of range".
-  const activationExact = `p.schedule_date <= ${D}
+  // An infinite schedule_date is no date a package can be due on: '-infinity' is never due
+  // (check names the row), as 'infinity' is not; its due instant and lateness would be infinite.
+  const activationExact = `p.schedule_date <= ${D} AND p.schedule_date > date '-infinity'
                          AND CASE WHEN p.schedule_date <= ${D} THEN ${dueLocal} <= ${local(c)} ELSE false END`;
   let activationDue = `p.scheduled AND p.auto_activate AND ${activationExact}`;
   let deactivationDue = `p.is_active AND p.auto_deactivate AND ${passed}`;
@@ -115,7 +120,7 @@ function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRefs, lock
   }
   // One zone: every row's is the default, which the caller knows; only per-row zones travel.
   return `
-  SELECT p.${table.keyColumn} AS key,
+  SELECT ${keyColumnsSql(table, 'p', 'key_')},
          ${c.perRow ? c.zone : 'NULL::text'} AS zone,
          (${activationDue}) IS TRUE AS activation_due,
          (${expired}) IS TRUE AS expired,
@@ -124,22 +129,34 @@ function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRefs, lock
     FROM ${packagesFromSql(table)}
    WHERE (${activationDue})
       OR (${deactivationDue})${lockRows ? `
-     FOR UPDATE OF p SKIP LOCKED` : ''}`;
+     FOR NO KEY UPDATE OF p SKIP LOCKED` : ''}`;
 }
 
 // What each due row becomes (rules 1-3). A row can be both expired-before-activation and
 // deactivated: it is already active, its schedule is consumed and it is switched off.
-const DECISIONS_SQL = `
-  SELECT key, zone, due_local,
+function decisionsSql(table: PackagesTable): string {
+  return `
+  SELECT ${carriedKeySql(table, 'due', 'key_')}, zone, due_local,
          activation_due AND NOT expired AS activate,
          activation_due AND expired AS skip_activation,
          deactivation_due AS deactivate
     FROM due`;
+}
 
-function reportColumnsSql(table: PackagesTable, c: ClockRefs): string {
+/**
+ * What is reported of each row. `updated`: in the UPDATE's RETURNING, where `p` is the row as
+ * stored, after the CRM's BEFORE UPDATE triggers: a change a trigger undid (is_active kept, the
+ * schedule set again) is not reported, logged, counted or recorded, because it was not made.
+ */
+function reportColumnsSql(table: PackagesTable, c: ClockRefs, updated: boolean): string {
+  const changes = updated
+    ? `d.activate AND p.is_active IS TRUE AND p.scheduled IS NOT TRUE AS activate,
+         d.skip_activation AND p.scheduled IS NOT TRUE AS skip_activation,
+         d.deactivate AND p.is_active IS NOT TRUE AS deactivate`
+    : 'd.activate, d.skip_activation, d.deactivate';
   return `
          ${packageIdAndNameSql(table)},
-         d.activate, d.skip_activation, d.deactivate,
+         ${changes},
          ${isoLocal('d.due_local')} AS due_at,
          -- Real seconds since the due instant. An ambiguous wall-clock time (the repeated hour
          -- when DST ends) converts to its later occurrence, but activates at the first: not late.
@@ -150,7 +167,7 @@ function reportColumnsSql(table: PackagesTable, c: ClockRefs): string {
 }
 
 export interface TickClock {
-  /** The tick's instant, as PostgreSQL printed it. */
+  /** The tick's instant: ISO 8601 UTC text (clock.ts), read the same under any session settings. */
   instant: string;
   /** The default zone (every row's, without per-row zones). */
   timezone: string;
@@ -192,17 +209,17 @@ export function applyTickStatement(table: PackagesTable, expiry: ExpiryMode, clo
     : '';
   return params.statement(`${TICK_MARKER}
 WITH due AS (${dueRowsSql(table, expiry, c, true)}
-), decisions AS (${DECISIONS_SQL}
+), decisions AS (${decisionsSql(table)}
 ), changed AS (
   UPDATE ${table.quoted} AS p
      SET is_active = CASE WHEN d.activate THEN true WHEN d.deactivate THEN false ELSE p.is_active END,
          scheduled = CASE WHEN d.activate OR d.skip_activation THEN false ELSE p.scheduled END${table.hasUpdatedAt ? `,
          updated_at = now()` : ''}
     FROM decisions AS d
-   WHERE p.${table.keyColumn} = d.key
-  RETURNING p.${table.keyColumn} AS sort_key,${reportColumnsSql(table, c)}
+   WHERE ${keyMatchSql(table, 'p', 'd', 'key_')}
+  RETURNING ${keyColumnsSql(table, 'p', 'sort_')},${reportColumnsSql(table, c, true)}
 )${recorded}
-${CHANGE_RECORDS_SQL}`);
+${changeRecordsSql(table)}`);
 }
 
 /** The dry run: the same selection and decisions, read-only and without row locks. */
@@ -211,13 +228,13 @@ export function previewTickStatement(table: PackagesTable, expiry: ExpiryMode, c
   const c = clockRefs(params, table, clock);
   return params.statement(`${TICK_MARKER}
 WITH due AS (${dueRowsSql(table, expiry, c, false)}
-), decisions AS (${DECISIONS_SQL}
+), decisions AS (${decisionsSql(table)}
 ), changed AS (
-  SELECT p.${table.keyColumn} AS sort_key,${reportColumnsSql(table, c)}
+  SELECT ${keyColumnsSql(table, 'p', 'sort_')},${reportColumnsSql(table, c, false)}
     FROM decisions AS d
-    JOIN ${table.quoted} AS p ON p.${table.keyColumn} = d.key
+    JOIN ${table.quoted} AS p ON ${keyMatchSql(table, 'p', 'd', 'key_')}
 )
-${CHANGE_RECORDS_SQL}`);
+${changeRecordsSql(table)}`);
 }
 
 /** What each change is: the order of the log lines (all activations, then skips, then deactivations). */
@@ -235,7 +252,8 @@ export type ChangeKind = (typeof ChangeKind)[keyof typeof ChangeKind];
  */
 const NULL_TEXT = `chr(92) || 'N'`;
 
-const CHANGE_RECORDS_SQL = `SELECT a.kind::text ||
+function changeRecordsSql(table: PackagesTable): string {
+  return `SELECT a.kind::text ||
        concat_ws(chr(9), ${copyText('c.package_id')}, ${copyText('c.name')}, coalesce(c.due_at, ${NULL_TEXT}),
                  coalesce(c.late_seconds::text, ${NULL_TEXT}), coalesce(c.valid_until, ${NULL_TEXT}), ${copyText('c.timezone')}) AS record
   FROM changed AS c
@@ -243,7 +261,8 @@ const CHANGE_RECORDS_SQL = `SELECT a.kind::text ||
                             (${ChangeKind.activationSkipped}, c.skip_activation),
                             (${ChangeKind.deactivated}, c.deactivate)) AS a(kind, applies)
  WHERE a.applies
- ORDER BY a.kind, c.sort_key`;
+ ORDER BY a.kind, ${carriedKeySql(table, 'c', 'sort_')}`;
+}
 
 /**
  * A text expression in COPY's text format. chr() rather than backslash literals, whose meaning
@@ -267,7 +286,7 @@ function field(text: string | undefined): string | null {
   return text.includes('\\') ? text.replace(ESCAPED, (_, c: string) => UNESCAPE[c] ?? c) : text;
 }
 
-/** A record line (CHANGE_RECORDS_SQL) back as its fields. */
+/** A record line (changeRecordsSql) back as its fields. */
 export function parseChangeRecord(record: string): ChangeRecord {
   const f = record.split('\t');
   const late = field(f[3]);

@@ -4,6 +4,7 @@
 // are tested one by one, and the statement runs again leaving those rows alone.
 import { errorCode } from '../errors.js';
 import { query, type Queryable } from '../db/resources.js';
+import { keyListSql, packageIdSql } from '../db/sql-fragments.js';
 import { Params } from '../db/params.js';
 import { candidateSql, packagesFromSql, zoneSql, type ExpiryMode, type TickClock } from './tick-sql.js';
 import type { PackagesTable } from '../table/packages-table.js';
@@ -94,12 +95,12 @@ export async function rowsInZones(
   const zone = zoneSql(params, table, clock.timezone);
   const { rows } = await query<{ package_id: string; name: string | null; timezone: string; action: UnknownZoneRow['action'] }>(
     client,
-    params.statement(`SELECT p.${table.keyColumn}::text AS package_id, ${table.nameColumn ? `p.${table.nameColumn}::text` : 'NULL::text'} AS name,
+    params.statement(`SELECT ${packageIdSql(table)} AS package_id, ${table.nameColumn ? `p.${table.nameColumn}::text` : 'NULL::text'} AS name,
             ${zone} AS timezone,
             CASE WHEN p.scheduled AND p.auto_activate THEN 'activate' ELSE 'deactivate' END AS action
        FROM ${packagesFromSql(table)}
       WHERE ${zone} = ANY(${params.add(zones, 'text[]')}) AND ${scope(params, table, expiry, clock, which)}
-      ORDER BY p.${table.keyColumn}
+      ORDER BY ${keyListSql(table)}
       LIMIT ${params.add(limit, 'int')}`),
   );
   return rows.map((r) => ({ packageId: r.package_id, ...(r.name === null ? {} : { name: r.name }), timezone: r.timezone, action: r.action }));
