@@ -5,6 +5,7 @@
 // behind, whatever way the process ends).
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 
 /** What a spool needs from outside: where its file may go, and how much it may hold in memory. */
 export interface SpoolOptions {
@@ -21,7 +22,6 @@ const DEFAULT_MEMORY_BYTES = 256 * 1024;
 // read back in 1 MB strings would hold ~100 MB of garbage).
 const READ_BYTES = 32 * 1024;
 const RECORDS_PER_WRITE = 128;
-const NEWLINE = 0x0a;
 
 export class ChangeSpool {
   private readonly memory: string[] = [];
@@ -56,20 +56,25 @@ export class ChangeSpool {
     for (const text of this.memory) eachLine(text, each);
     if (this.fd === undefined) return;
     const buffer = Buffer.allocUnsafe(READ_BYTES);
+    // A block can end inside a multi-byte character (a name in Cyrillic, an emoji): the decoder
+    // keeps its first bytes until the next block completes it, instead of decoding each half to U+FFFD.
+    const decoder = new StringDecoder('utf8');
     let carry = '';
     for (let position = 0; position < this.fileBytes; ) {
       const read = readSync(this.fd, buffer, 0, READ_BYTES, position);
       if (read === 0) break;
       position += read;
-      // Cut at the last newline: a record (UTF-8, never containing 0x0a) is never split.
-      const end = buffer.lastIndexOf(NEWLINE, read - 1);
+      const text = carry + decoder.write(buffer.subarray(0, read));
+      // Cut at the last newline: a record (never containing a newline) is never split.
+      const end = text.lastIndexOf('\n');
       if (end < 0) {
-        carry += buffer.toString('utf8', 0, read);
+        carry = text;
         continue;
       }
-      eachLine(carry + buffer.toString('utf8', 0, end + 1), each);
-      carry = buffer.toString('utf8', end + 1, read);
+      eachLine(text.slice(0, end + 1), each);
+      carry = text.slice(end + 1);
     }
+    carry += decoder.end();
     if (carry.length > 0) each(carry);
   }
 
