@@ -3,7 +3,9 @@
 // stalled client that must not hold the table's lock forever (#14).
 import { describe, expect, it } from 'vitest';
 import { ChangeSpool } from '../src/change-spool.ts';
-import { createPackagesTable, useTestDatabase } from './support/database.ts';
+import { historyDdl } from '../src/sql/history-sql.ts';
+import { createPackagesTable, insertPackage, useTestDatabase } from './support/database.ts';
+import { duePackage } from './support/fixtures.ts';
 import { runCli } from './support/cli.ts';
 import { scratchDir } from './support/scratch.ts';
 
@@ -57,4 +59,72 @@ describe('#9 multi-byte characters in the spool file', () => {
     expect(activated.map((l) => l.name)).toEqual(Array.from({ length: 20_000 }, (_, i) => `Пакет для невесты ✨ ${i + 1}`));
     expect(activated.map((l) => Number(l.packageId))).toEqual(Array.from({ length: 20_000 }, (_, i) => i + 1));
   }, 90_000);
+});
+
+describe('#5 pruning old history never delays or fails a tick', () => {
+  async function withHistoryAndOldEvents(): Promise<void> {
+    await createPackagesTable(db.client);
+    await db.client.query('DROP TABLE IF EXISTS package_scheduler_state, package_scheduler_events');
+    await db.client.query(historyDdl());
+    await insertPackage(db.client, duePackage());
+    // Two events past the default 90 days' retention (ids 1 and 2), one recent (id 3).
+    await db.client.query(`
+      INSERT INTO package_scheduler_events (run_id, packages_table, package_id, action, timezone, happened_at)
+      VALUES (gen_random_uuid(), 'public.special_packages', 'old-1', 'activated', 'UTC', now() - interval '200 days'),
+             (gen_random_uuid(), 'public.special_packages', 'old-2', 'activated', 'UTC', now() - interval '100 days'),
+             (gen_random_uuid(), 'public.special_packages', 'recent', 'activated', 'UTC', now() - interval '1 day')`);
+  }
+
+  const oldEvents = async () =>
+    (await db.client.query<{ package_id: string }>(`SELECT package_id FROM package_scheduler_events WHERE package_id LIKE 'old-%' ORDER BY id`)).rows.map((r) => r.package_id);
+
+  it('commits the tick while an archiving job holds a row lock on an old event, and prunes the rest', async () => {
+    await withHistoryAndOldEvents();
+    const archiver = await db.connect();
+    await archiver.query('BEGIN');
+    await archiver.query(`SELECT id FROM package_scheduler_events WHERE package_id = 'old-1' FOR UPDATE`);
+    try {
+      const r = await runCli(['run', '--lock-timeout', '300'], { env: { DATABASE_URL: db.url, SCHEDULER_TIMEZONE: 'Europe/Berlin' } });
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.events('package.activated')).toHaveLength(1);
+      expect(r.events('tick.completed')[0]).toMatchObject({ activated: 1 });
+    } finally {
+      await archiver.query('ROLLBACK');
+    }
+    expect((await db.client.query(`SELECT is_active FROM special_packages`)).rows).toEqual([{ is_active: true }]);
+    expect(await oldEvents()).toEqual(['old-1']); // the locked one waits for a later tick
+    const { rows } = await db.client.query(`SELECT last_outcome FROM package_scheduler_state`);
+    expect(rows).toEqual([{ last_outcome: 'completed' }]);
+  });
+
+  it('a prune that fails (an archive trigger that refuses the DELETE) only warns: the tick commits, exit 0', async () => {
+    await withHistoryAndOldEvents();
+    await db.client.query(`
+      CREATE OR REPLACE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'archive first' USING ERRCODE = 'P0001'; END $$;
+      CREATE TRIGGER refuse_delete BEFORE DELETE ON package_scheduler_events FOR EACH ROW EXECUTE FUNCTION refuse_delete();`);
+    try {
+      const r = await runCli(['run'], { env: { DATABASE_URL: db.url, SCHEDULER_TIMEZONE: 'Europe/Berlin' } });
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.events('history.prune_failed')).toEqual([expect.objectContaining({ level: 'warn', code: 'P0001' })]);
+      expect(r.events('package.activated')).toHaveLength(1);
+      expect((await db.client.query(`SELECT is_active FROM special_packages`)).rows).toEqual([{ is_active: true }]);
+      expect(await oldEvents()).toEqual(['old-1', 'old-2']);
+      const { rows } = await db.client.query(`SELECT action FROM package_scheduler_events WHERE package_id = '1'`);
+      expect(rows).toEqual([{ action: 'activated' }]); // the tick's own event, kept
+    } finally {
+      await db.client.query('DROP TRIGGER refuse_delete ON package_scheduler_events');
+    }
+  });
+
+  it('prunes every old event when nothing is locked, and keeps recent ones', async () => {
+    await withHistoryAndOldEvents();
+    const r = await runCli(['run'], { env: { DATABASE_URL: db.url, SCHEDULER_TIMEZONE: 'Europe/Berlin' } });
+    expect(r.code).toBe(0);
+    expect(await oldEvents()).toEqual([]);
+    const { rows } = await db.client.query(`SELECT package_id FROM package_scheduler_events ORDER BY id`);
+    expect(rows.map((row) => row.package_id)).toEqual(['recent', '1']);
+  });
 });
