@@ -6,6 +6,7 @@
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import { TemporaryError, errorCode } from './errors.js';
 
 /** What a spool needs from outside: where its file may go, and how much it may hold in memory. */
 export interface SpoolOptions {
@@ -22,6 +23,8 @@ const DEFAULT_MEMORY_BYTES = 256 * 1024;
 // read back in 1 MB strings would hold ~100 MB of garbage).
 const READ_BYTES = 32 * 1024;
 const RECORDS_PER_WRITE = 128;
+/** No space left on the device; the user's disk quota used up. */
+const FULL = new Set(['ENOSPC', 'EDQUOT']);
 
 export class ChangeSpool {
   private readonly memory: string[] = [];
@@ -44,11 +47,23 @@ export class ChangeSpool {
       this.memoryBytes += text.length;
       return;
     }
-    // A write error (ENOSPC) propagates: the tick rolls back rather than lose a line. A short
-    // write (a full disk, on some filesystems) would lose records silently: it fails the same way.
-    const written = writeSync(this.fd, text);
+    // A write error propagates: the tick rolls back rather than lose a line. A short write (a
+    // full disk, on some filesystems) would lose records silently: it fails the same way.
+    let written: number;
+    try {
+      written = writeSync(this.fd, text);
+    } catch (error) {
+      throw this.writeError(error);
+    }
     this.fileBytes += written;
-    if (written !== Buffer.byteLength(text)) throw Object.assign(new Error('short write to the spool file (disk full?)'), { code: 'ENOSPC' });
+    if (written !== Buffer.byteLength(text)) throw this.writeError(Object.assign(new Error('short write to the spool file'), { code: 'ENOSPC' }));
+  }
+
+  // A full temp folder (or the user's quota there) is the operator's to free, and the next tick
+  // works once they have: temporary (75), not a software error. The tick rolls back on it.
+  private writeError(error: unknown): unknown {
+    if (!FULL.has(errorCode(error) ?? '')) return error;
+    return new TemporaryError(`the temp folder ${this.options.directory ?? ''} is full (${errorCode(error)}): a tick this large keeps its changes there until COMMIT; nothing was changed`, { cause: error });
   }
 
   /** Calls `each` with every record, in the order appended. */

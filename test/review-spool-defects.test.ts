@@ -1,12 +1,14 @@
 // Issue 18, the spool and the tick's transaction: multi-byte names across the spool's read
 // blocks (#9), pruning that must never fail a tick (#5), a full temp folder (#15), and a
 // stalled client that must not hold the table's lock forever (#14).
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { ChangeSpool } from '../src/change-spool.ts';
 import { historyDdl } from '../src/sql/history-sql.ts';
 import { createPackagesTable, insertPackage, useTestDatabase } from './support/database.ts';
 import { duePackage } from './support/fixtures.ts';
-import { runCli } from './support/cli.ts';
+import { BIN, runCli } from './support/cli.ts';
+import { parseJsonLines } from './support/logs.ts';
 import { scratchDir } from './support/scratch.ts';
 
 const db = useTestDatabase();
@@ -127,4 +129,46 @@ describe('#5 pruning old history never delays or fails a tick', () => {
     const { rows } = await db.client.query(`SELECT package_id FROM package_scheduler_events ORDER BY id`);
     expect(rows.map((row) => row.package_id)).toEqual(['recent', '1']);
   });
+});
+
+/**
+ * A command prefix that runs a program in its own mount namespace with a 64 KB tmpfs mounted
+ * on the folder given as its first argument: a real full filesystem, gone when the program ends.
+ * Root needs only unshare; elsewhere a user namespace, or (CI runners) passwordless sudo.
+ */
+function fullFolderPrefix(): string[] {
+  const mountThenExec = ['sh', '-c', 'mount -t tmpfs -o size=64k tmpfs "$1" && shift && exec "$@"', 'sh'];
+  const candidates = [...(process.getuid?.() === 0 ? [['unshare', '-m']] : []), ['unshare', '-rm'], ['sudo', '-n', 'unshare', '-m']];
+  const probe = scratchDir('ps-probe');
+  for (const candidate of candidates) {
+    const r = spawnSync(candidate[0]!, [...candidate.slice(1), ...mountThenExec, probe, 'true'], { stdio: 'ignore' });
+    if (r.status === 0) return [...candidate, ...mountThenExec];
+  }
+  throw new Error('this test needs a small tmpfs: run it as root, with user namespaces, or with passwordless sudo');
+}
+
+describe('#15 a full temp folder', () => {
+  it('a backlog tick whose spool fills TMPDIR exits 75, says the temp folder is full, and changes nothing', async () => {
+    await createPackagesTable(db.client);
+    await db.client.query(
+      `INSERT INTO special_packages (name, scheduled, auto_activate, schedule_date, schedule_time)
+       SELECT 'Package ' || g, true, true, date '2026-01-01', time '09:00' FROM generate_series(1, 20000) AS g`,
+    );
+    const tmp = scratchDir('ps-full');
+    const [command, ...prefix] = fullFolderPrefix();
+    const env = { PATH: process.env.PATH ?? '', HOME: '/tmp', TZ: 'UTC', TMPDIR: tmp, DATABASE_URL: db.url, SCHEDULER_TIMEZONE: 'Europe/Berlin' };
+    // `env` after sudo: sudo would reset the environment the CLI reads its settings from.
+    const r = spawnSync(command!, [...prefix, tmp, 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, BIN, 'run'], {
+      encoding: 'utf8',
+      env,
+      timeout: 60_000,
+    });
+    expect(r.status).toBe(75);
+    expect(r.stderr).toMatch(/temp folder .* is full.*nothing was changed/);
+    const failed = parseJsonLines(r.stdout).filter((l) => l.event === 'tick.failed');
+    expect(failed).toEqual([expect.objectContaining({ exitCode: 75 })]);
+    expect(parseJsonLines(r.stdout).filter((l) => l.event === 'package.activated')).toEqual([]);
+    const { rows } = await db.client.query<{ n: number }>(`SELECT count(*)::int AS n FROM special_packages WHERE is_active`);
+    expect(rows[0]!.n).toBe(0);
+  }, 90_000);
 });
