@@ -1,11 +1,13 @@
 // Issue 18, the spool and the tick's transaction: multi-byte names across the spool's read
 // blocks (#9), pruning that must never fail a tick (#5), a full temp folder (#15), and a
 // stalled client that must not hold the table's lock forever (#14).
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { ChangeSpool } from '../src/change-spool.ts';
 import { historyDdl } from '../src/sql/history-sql.ts';
-import { createPackagesTable, insertPackage, useTestDatabase } from './support/database.ts';
+import { TICK_MARKER } from '../src/sql/tick-sql.ts';
+import { addUpdateTrigger, createPackagesTable, dropUpdateTrigger, insertPackage, useTestDatabase, waitForActiveTick } from './support/database.ts';
+import { sleep, waitUntil } from './support/wait.ts';
 import { duePackage } from './support/fixtures.ts';
 import { BIN, runCli } from './support/cli.ts';
 import { parseJsonLines } from './support/logs.ts';
@@ -170,5 +172,60 @@ describe('#15 a full temp folder', () => {
     expect(parseJsonLines(r.stdout).filter((l) => l.event === 'package.activated')).toEqual([]);
     const { rows } = await db.client.query<{ n: number }>(`SELECT count(*)::int AS n FROM special_packages WHERE is_active`);
     expect(rows[0]!.n).toBe(0);
+  }, 90_000);
+});
+
+describe('#14 a stalled client does not hold the table forever', () => {
+  it('a run stopped (SIGSTOP) between two pages is ended by the server once the bound passes, and the next run completes', async () => {
+    await createPackagesTable(db.client);
+    await db.client.query(
+      `INSERT INTO special_packages (name, scheduled, auto_activate, schedule_date, schedule_time)
+       SELECT 'Package ' || g, true, true, date '2026-01-01', time '09:00' FROM generate_series(1, 5000) AS g`,
+    );
+    // Row 1 takes a second, so the run can be stopped while its statement runs: the server
+    // then sends the first page to a client that no longer reads.
+    await addUpdateTrigger(db.client, 'slow_first', 'IF NEW.id = 1 THEN PERFORM pg_sleep(1); END IF;');
+    const env = { DATABASE_URL: db.url, SCHEDULER_TIMEZONE: 'Europe/Berlin' };
+    const args = ['run', '--statement-timeout', '3000'];
+    let stalled: ChildProcess | undefined;
+    const first = runCli(args, { env, timeoutMs: 60_000, onSpawn: (child) => (stalled = child) });
+    try {
+      await waitForActiveTick(db.client, 10_000);
+      stalled!.kill('SIGSTOP');
+      // The statement has finished; the session waits for the stopped client's next message.
+      let stalledState: string | undefined;
+      await waitUntil(
+        async () => {
+          const { rows } = await db.client.query<{ state: string }>(
+            `SELECT state FROM pg_stat_activity WHERE wait_event = 'ClientRead' AND starts_with(query, $1::text)`,
+            [TICK_MARKER],
+          );
+          stalledState = rows[0]?.state;
+          return stalledState !== undefined;
+        },
+        { what: 'the stopped run to wait on its client', timeoutMs: 10_000 },
+      );
+      const blocked = await runCli(args, { env });
+      expect(blocked.events('tick.skipped')).toHaveLength(1);
+      // Within the bound (the statement timeout, at least 5 s) the server ends the stalled session.
+      const started = Date.now();
+      let completed: Record<string, unknown> | undefined;
+      while (completed === undefined && Date.now() - started < 20_000) {
+        const r = await runCli(args, { env });
+        expect(r.code).toBe(0);
+        completed = r.events('tick.completed')[0];
+        if (completed === undefined) await sleep(500);
+      }
+      expect(completed).toMatchObject({ activated: 5000 });
+      // Outside any statement (not `active`, where no timeout fires): what lets the bound apply.
+      expect(stalledState).toBe('idle in transaction');
+      const { rows } = await db.client.query<{ n: number }>(`SELECT count(*)::int AS n FROM special_packages WHERE is_active`);
+      expect(rows[0]!.n).toBe(5000);
+    } finally {
+      stalled?.kill('SIGKILL');
+      stalled?.kill('SIGCONT');
+      await first;
+      await dropUpdateTrigger(db.client, 'slow_first');
+    }
   }, 90_000);
 });
