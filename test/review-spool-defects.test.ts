@@ -186,7 +186,7 @@ describe('#14 a stalled client does not hold the table forever', () => {
     // then sends the first page to a client that no longer reads.
     await addUpdateTrigger(db.client, 'slow_first', 'IF NEW.id = 1 THEN PERFORM pg_sleep(1); END IF;');
     const env = { DATABASE_URL: db.url, SCHEDULER_TIMEZONE: 'Europe/Berlin' };
-    const args = ['run', '--statement-timeout', '3000'];
+    const args = ['run', '--statement-timeout', '6000'];
     let stalled: ChildProcess | undefined;
     const first = runCli(args, { env, timeoutMs: 60_000, onSpawn: (child) => (stalled = child) });
     try {
@@ -207,7 +207,16 @@ describe('#14 a stalled client does not hold the table forever', () => {
       );
       const blocked = await runCli(args, { env });
       expect(blocked.events('tick.skipped')).toHaveLength(1);
-      // Within the bound (the statement timeout, at least 5 s) the server ends the stalled session.
+      // status names it once it has run longer than a statement may (here 1 s).
+      await sleep(1200);
+      const report = await runCli(['status', '--statement-timeout', '1000'], { env });
+      expect(report.code).toBe(0);
+      expect(report.stdout).toMatch(/warning +a tick has been running too long: \d+ s holding the table's lock \(session \d+, idle in transaction \/ ClientRead\)/);
+      const json = await runCli(['status', '--json', '--statement-timeout', '1000'], { env });
+      expect(JSON.parse(json.stdout).runningTick).toMatchObject({ state: 'idle in transaction', waitEvent: 'ClientRead', tooLong: true });
+      const calm = await runCli(['status', '--json'], { env }); // the default statement timeout, 30 s: not too long yet
+      expect(JSON.parse(calm.stdout)).toMatchObject({ runningTick: { tooLong: false }, warnings: [] });
+      // Within the bound (the statement timeout: 6 s here) the server ends the stalled session.
       const started = Date.now();
       let completed: Record<string, unknown> | undefined;
       while (completed === undefined && Date.now() - started < 20_000) {
