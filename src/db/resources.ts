@@ -1,7 +1,7 @@
 // Resource wrappers: each acquires one thing and releases it in `finally`.
 import pg from 'pg';
-import Cursor from 'pg-cursor';
 import { ConfigError, TemporaryError, errorCode, exitCodeFor, ExitCode } from '../errors.js';
+import { Portal } from './portal.js';
 import type { Statement } from './params.js';
 
 export type Queryable = Pick<pg.ClientBase, 'query'>;
@@ -15,22 +15,22 @@ export function query<R extends object = Record<string, unknown>>(client: Querya
  * Runs a statement and hands its rows to `onPage` (as arrays, in the statement's column order)
  * `pageSize` at a time, so a result of any size never sits in memory whole. It is one extended-
  * protocol portal: PostgreSQL runs the statement once (a data-modifying one to completion, its
- * RETURNING rows kept server-side) and sends the rows as they are asked for.
+ * RETURNING rows kept server-side) and sends the rows as they are asked for. Each page is its
+ * own round trip ended by Sync, so a client that stops reading leaves its session idle in
+ * transaction, where idle_in_transaction_session_timeout ends it (see portal.ts).
  */
 export async function readPages<R extends unknown[]>(client: Queryable, statement: Statement, pageSize: number, onPage: (rows: R[]) => void): Promise<void> {
-  const cursor = client.query(new Cursor<R>(statement.text, statement.values, { rowMode: 'array', types }));
-  // An error from read() has ended the portal already (pg-cursor synced on it, or the connection
-  // is gone); only an error of our own (from onPage) leaves it open to be closed.
-  let open = true;
-  const read = () =>
-    cursor.read(pageSize).catch((error: unknown) => {
-      open = false;
-      throw error;
-    });
+  const portal = new Portal(client, statement.text, statement.values, types);
+  // An error from read() has ended the portal already; only an error of our own (from onPage)
+  // leaves it open to be closed.
   try {
-    for (let rows = await read(); rows.length > 0; rows = await read()) onPage(rows);
+    for (;;) {
+      const rows = (await portal.read(pageSize)) as R[];
+      if (rows.length > 0) onPage(rows);
+      if (portal.done) return;
+    }
   } finally {
-    if (open) await cursor.close();
+    await portal.close().catch(() => {}); // only after onPage threw: that error is the one to report
   }
 }
 
@@ -144,6 +144,21 @@ function milliseconds(value: number | undefined): string {
   return String(ms);
 }
 
+/**
+ * A client that stops mid-transaction (SIGSTOP, a frozen VM) must not hold its locks forever:
+ * the server ends a session left idle in the transaction for as long as a statement may run
+ * (at least IDLE_FLOOR_MS, so a loaded host's pause between two pages never trips it; a fixed
+ * bound when statement_timeout is off). The client only ever idles between its own round trips.
+ */
+export const IDLE_FLOOR_MS = 5000;
+export const IDLE_WITHOUT_STATEMENT_TIMEOUT_MS = 60_000;
+
+function idleLimit(options: TransactionOptions): string {
+  const statement = options.statementTimeoutMs ?? 0;
+  const idle = statement === 0 ? IDLE_WITHOUT_STATEMENT_TIMEOUT_MS : Math.max(statement, IDLE_FLOOR_MS);
+  return `; SET LOCAL idle_in_transaction_session_timeout = ${milliseconds(idle)}`;
+}
+
 export async function withTransaction<T>(
   client: Queryable,
   options: TransactionOptions,
@@ -158,7 +173,7 @@ export async function withTransaction<T>(
   // every time rule names its zone, and updated_at of a zone-less type is the CRM's own local time.
   const begin =
     `${options.readOnly ? 'BEGIN READ ONLY' : 'BEGIN'}; SET LOCAL statement_timeout = ${milliseconds(options.statementTimeoutMs)}; ` +
-    `SET LOCAL lock_timeout = ${milliseconds(options.lockTimeoutMs)}; SET LOCAL DateStyle = ISO; SET LOCAL IntervalStyle = postgres`;
+    `SET LOCAL lock_timeout = ${milliseconds(options.lockTimeoutMs)}; SET LOCAL DateStyle = ISO; SET LOCAL IntervalStyle = postgres${idleLimit(options)}`;
   try {
     await firstMessage(client, begin);
     await client.query(CHECK_INTERVAL_SQL);

@@ -144,7 +144,10 @@ UPDATE ${history.state} AS s
                             WHERE packages_table = ${tableName} FOR UPDATE SKIP LOCKED)`);
 }
 
-/** Retention, a small batch per tick so no tick ever deletes for long. */
+/**
+ * Retention, a small batch per tick so no tick ever deletes for long. An old event locked by
+ * someone else (an archiving job) is skipped, not waited for: a later tick deletes it.
+ */
 export function pruneEventsStatement(history: HistoryTables, retentionDays: number, batch: number): Statement {
   const params = new Params();
   return params.statement(`
@@ -152,5 +155,6 @@ DELETE FROM ${history.events}
  WHERE id IN (SELECT id FROM ${history.events}
                WHERE happened_at < now() - make_interval(days => ${params.add(retentionDays, 'int')})
                ORDER BY happened_at
-               LIMIT ${params.add(batch, 'int')})`);
+               LIMIT ${params.add(batch, 'int')}
+                 FOR UPDATE SKIP LOCKED)`);
 }

@@ -10,7 +10,8 @@ import { nextActivations, nextDeactivations, type Upcoming } from './upcoming.js
 import { unknownZonesReport } from '../check/zone-report.js';
 import { rowSecurityWarning } from '../table/row-security.js';
 import { resolvePackagesTable, type PackagesTable } from '../table/packages-table.js';
-import { previewInTransaction, type TickCompleted } from '../tick/tick.js';
+import { lockKey, previewInTransaction, type TickCompleted } from '../tick/tick.js';
+import { runningTick, runningTooLongWarning, type RunningTick } from './running-tick.js';
 
 export interface StatusOptions {
   table: QualifiedName;
@@ -63,6 +64,8 @@ export interface StatusReport {
   /** False when the history tables do not exist: nothing is known about past runs. */
   historyEnabled: boolean;
   lastRun: LastRun | null;
+  /** A tick holding the table's lock right now (tooLong past the statement timeout), or null. */
+  runningTick: RunningTick | null;
   nextActivations: Upcoming[];
   nextDeactivations: Upcoming[];
   overdue: Overdue[];
@@ -92,23 +95,32 @@ async function statusInTransaction(client: Queryable, options: StatusOptions): P
   const lastTickAge = lastRun?.lastTickAgeSeconds ?? null;
   const misconfigured = await findMisconfigured(client, table);
   const counts = await countPackages(client, table);
+  const running = await runningTick(client, lockKey(table), tooLongMs(options.statementTimeoutMs));
   return {
     table: display,
     timezone: options.timezone,
     now: preview.now,
     historyEnabled: table.history !== undefined,
     lastRun,
+    runningTick: running,
     nextActivations: await nextActivations(client, table, { timezone: options.timezone, unknownZones: zones.zones }, limit),
     nextDeactivations: await nextDeactivations(client, table, { timezone: options.timezone, unknownZones: zones.zones, expiry: options.expiry }, limit),
     overdue: overdueFrom(preview, lastTickAge),
     misconfigured: [...zones.rows, ...misconfigured.rows],
-    warnings: [await rowSecurityWarning(client, table)].filter((w): w is string => w !== undefined),
+    warnings: [await rowSecurityWarning(client, table), running?.tooLong ? runningTooLongWarning(running) : undefined].filter(
+      (w): w is string => w !== undefined,
+    ),
     counts: {
       ...counts,
       dueNow: preview.counts.activated + preview.counts.deactivated + preview.counts.activationSkipped,
       misconfigured: zones.rows.length + misconfigured.total,
     },
   };
+}
+
+/** A tick is running too long once it has run longer than a statement may (60 s when unbounded). */
+function tooLongMs(statementTimeoutMs: number): number {
+  return statementTimeoutMs > 0 ? statementTimeoutMs : 60_000;
 }
 
 async function readLastRun(client: Queryable, table: PackagesTable, display: string): Promise<LastRun | null> {

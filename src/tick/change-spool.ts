@@ -5,6 +5,8 @@
 // behind, whatever way the process ends).
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { TemporaryError, errorCode } from '../errors.js';
 
 /** What a spool needs from outside: where its file may go, and how much it may hold in memory. */
 export interface SpoolOptions {
@@ -21,7 +23,8 @@ const DEFAULT_MEMORY_BYTES = 256 * 1024;
 // read back in 1 MB strings would hold ~100 MB of garbage).
 const READ_BYTES = 32 * 1024;
 const RECORDS_PER_WRITE = 128;
-const NEWLINE = 0x0a;
+/** No space left on the device; the user's disk quota used up. */
+const FULL = new Set(['ENOSPC', 'EDQUOT']);
 
 export class ChangeSpool {
   private readonly memory: string[] = [];
@@ -44,11 +47,23 @@ export class ChangeSpool {
       this.memoryBytes += text.length;
       return;
     }
-    // A write error (ENOSPC) propagates: the tick rolls back rather than lose a line. A short
-    // write (a full disk, on some filesystems) would lose records silently: it fails the same way.
-    const written = writeSync(this.fd, text);
+    // A write error propagates: the tick rolls back rather than lose a line. A short write (a
+    // full disk, on some filesystems) would lose records silently: it fails the same way.
+    let written: number;
+    try {
+      written = writeSync(this.fd, text);
+    } catch (error) {
+      throw this.writeError(error);
+    }
     this.fileBytes += written;
-    if (written !== Buffer.byteLength(text)) throw Object.assign(new Error('short write to the spool file (disk full?)'), { code: 'ENOSPC' });
+    if (written !== Buffer.byteLength(text)) throw this.writeError(Object.assign(new Error('short write to the spool file'), { code: 'ENOSPC' }));
+  }
+
+  // A full temp folder (or the user's quota there) is the operator's to free, and the next tick
+  // works once they have: temporary (75), not a software error. The tick rolls back on it.
+  private writeError(error: unknown): unknown {
+    if (!FULL.has(errorCode(error) ?? '')) return error;
+    return new TemporaryError(`the temp folder ${this.options.directory ?? ''} is full (${errorCode(error)}): a tick this large keeps its changes there until COMMIT; nothing was changed`, { cause: error });
   }
 
   /** Calls `each` with every record, in the order appended. */
@@ -56,20 +71,25 @@ export class ChangeSpool {
     for (const text of this.memory) eachLine(text, each);
     if (this.fd === undefined) return;
     const buffer = Buffer.allocUnsafe(READ_BYTES);
+    // A block can end inside a multi-byte character (a name in Cyrillic, an emoji): the decoder
+    // keeps its first bytes until the next block completes it, instead of decoding each half to U+FFFD.
+    const decoder = new StringDecoder('utf8');
     let carry = '';
     for (let position = 0; position < this.fileBytes; ) {
       const read = readSync(this.fd, buffer, 0, READ_BYTES, position);
       if (read === 0) break;
       position += read;
-      // Cut at the last newline: a record (UTF-8, never containing 0x0a) is never split.
-      const end = buffer.lastIndexOf(NEWLINE, read - 1);
+      const text = carry + decoder.write(buffer.subarray(0, read));
+      // Cut at the last newline: a record (never containing a newline) is never split.
+      const end = text.lastIndexOf('\n');
       if (end < 0) {
-        carry += buffer.toString('utf8', 0, read);
+        carry = text;
         continue;
       }
-      eachLine(carry + buffer.toString('utf8', 0, end + 1), each);
-      carry = buffer.toString('utf8', end + 1, read);
+      eachLine(text.slice(0, end + 1), each);
+      carry = text.slice(end + 1);
     }
+    carry += decoder.end();
     if (carry.length > 0) each(carry);
   }
 

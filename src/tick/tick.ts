@@ -19,7 +19,7 @@ import {
 } from '../history/history-sql.js';
 import type { Statement } from '../db/params.js';
 import { applyTickStatement, previewTickStatement, type ChangeRow, type ExpiryMode, type TickClock } from './tick-sql.js';
-import { resolvePackagesTable, type HistorySetting, type PackagesTable } from '../table/packages-table.js';
+import { resolvePackagesTable, type HistorySetting, type HistoryTables, type PackagesTable } from '../table/packages-table.js';
 import { logChanges, logCompleted, logSkipped } from './log-lines.js';
 import { ChangeCollector, countsOf, notificationPayload, type ResultBase, type TickCompleted, type TickResult } from './result.js';
 import { rowsInZones, withUnknownZonesLeftOut } from './zone-guard.js';
@@ -119,7 +119,7 @@ export async function runTick(client: Queryable, options: TickOptions, baseLogge
       }
       const changes = await apply(client, table, options, clock, tick, base, spool);
       spooled = changes.spool;
-      await record(client, table, tick, changes.result, history?.retentionDays);
+      await record(client, table, tick, changes.result, logger, history?.retentionDays);
       await notify(client, options.notifyChannel, changes.result);
       return { locked: false, changes };
     });
@@ -177,10 +177,41 @@ async function collect<S extends ChangeSpool | undefined>(client: Queryable, sta
 }
 
 /** The state row and a batch of retention, in the tick's own transaction. */
-async function record(client: Queryable, table: PackagesTable, tick: Tick, result: TickCompleted, retentionDays = DEFAULT_RETENTION_DAYS): Promise<void> {
+async function record(
+  client: Queryable,
+  table: PackagesTable,
+  tick: Tick,
+  result: TickCompleted,
+  logger: Logger,
+  retentionDays = DEFAULT_RETENTION_DAYS,
+): Promise<void> {
   if (!table.history) return;
   await query(client, recordCompletedStatement(table.history, tick, countsOf(result)));
-  await query(client, pruneEventsStatement(table.history, retentionDays, PRUNE_BATCH));
+  await prune(client, table.history, retentionDays, logger);
+}
+
+/**
+ * Retention is housekeeping: it must never fail the tick's changes. It runs under a savepoint,
+ * and whatever stops it (a statement timeout, a role without DELETE on the events) rolls back
+ * only the prune, with a warning; the next tick tries again. Old events locked by someone else
+ * are skipped by the statement itself, so it never waits on them either.
+ */
+async function prune(client: Queryable, history: HistoryTables, retentionDays: number, logger: Logger): Promise<void> {
+  await client.query('SAVEPOINT package_scheduler_prune');
+  try {
+    await query(client, pruneEventsStatement(history, retentionDays, PRUNE_BATCH));
+  } catch (error) {
+    try {
+      await client.query('ROLLBACK TO SAVEPOINT package_scheduler_prune');
+    } catch {
+      throw error; // the connection is gone: nothing of the tick can be kept, and this is why
+    }
+    logger.warn(
+      { event: 'history.prune_failed', code: sqlstateOf(error) ?? errorCode(error) ?? null, error: describeError(error) },
+      'old history events were not deleted this tick (the next tick tries again); the changes are kept',
+    );
+  }
+  await client.query('RELEASE SAVEPOINT package_scheduler_prune');
 }
 
 /** pg_notify after a tick with changes; PostgreSQL delivers it only if the transaction commits. */
