@@ -11,6 +11,7 @@ import { unknownZonesReport } from './zone-report.js';
 import { resolvePackagesTable } from './table.js';
 import { displayName } from './sql/fragments.js';
 import { previewInTransaction, type ExpiryMode, type TickCompleted } from './tick.js';
+import { unknownZoneMessage } from './zone-name.js';
 
 export interface CheckOptions {
   table: QualifiedName;
@@ -45,7 +46,7 @@ async function checkInTransaction(client: Queryable, options: CheckOptions): Pro
     'SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1::text) AS known',
     [options.timezone],
   );
-  if (!zone[0]?.known) throw new ConfigError(`unknown time zone "${options.timezone}" (not in pg_timezone_names)`);
+  if (!zone[0]?.known) throw new ConfigError(unknownZoneMessage(options.timezone, 'not in pg_timezone_names'));
 
   const table = await resolvePackagesTable(client, options.table, { timezoneColumn: options.timezoneColumn });
   const display = displayName(table);
