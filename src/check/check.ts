@@ -12,6 +12,7 @@ import { findStayingOn, stayingOnWarning, type StayingOn } from './staying-on.js
 import { resolvePackagesTable } from '../table/packages-table.js';
 import { displayName } from '../db/sql-fragments.js';
 import { previewInTransaction, type ExpiryMode, type TickCompleted } from '../tick/tick.js';
+import { unknownZoneMessage } from '../config/zone-name.js';
 
 export interface CheckOptions {
   table: QualifiedName;
@@ -50,7 +51,7 @@ async function checkInTransaction(client: Queryable, options: CheckOptions): Pro
     'SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1::text) AS known',
     [options.timezone],
   );
-  if (!zone[0]?.known) throw new ConfigError(`unknown time zone "${options.timezone}" (not in pg_timezone_names)`);
+  if (!zone[0]?.known) throw new ConfigError(unknownZoneMessage(options.timezone, 'not in pg_timezone_names'));
 
   const table = await resolvePackagesTable(client, options.table, { timezoneColumn: options.timezoneColumn });
   const display = displayName(table);

@@ -10,6 +10,7 @@ import { hostTimezone, loadEnvironment, packageVersion } from './environment.js'
 import { FAILED_EVENT, reportFailure } from './failure.js';
 import { makeLogger, routeWarnings, type WarningRoute } from './log.js';
 import { buildProgram } from './program.js';
+import { warnIfHostZone } from './zone-warning.js';
 
 // Loaded on demand, so a cron run of `run` never parses the code of status or migrate.
 const COMMANDS: Record<CommandName, () => Promise<CommandHandler>> = {
@@ -53,6 +54,7 @@ async function execute(command: CommandName, flags: Flags, { processEnv, version
     if (command === 'migrate' && flags.print) return await (await import('./commands/migrate.js')).printMigration(flags, env);
     const config = buildConfig(flags, env, { hostTimezone: () => hostTimezone(processEnv), command, folderExists });
     logger = warnings.logger = await makeLogger(config.logLevel);
+    warnIfHostZone(command, config, logger);
     const handler = await COMMANDS[command]();
     return await handler(config, { logger, version });
   } catch (error) {

@@ -9,6 +9,7 @@ import { checkTimestamp } from './timestamps.js';
 import { integer, invalid, names, nonEmpty, oneOf, pick, type Env, type Sourced } from './values.js';
 import { connectionOptions, secretsOf } from './connection.js';
 import { HEARTBEAT_TIMEOUT_MS, monitoringSettings } from './monitoring.js';
+import { isZoneName, unknownZoneMessage } from './zone-name.js';
 
 export type { Env } from './values.js';
 export { secretsOf } from './connection.js';
@@ -58,6 +59,8 @@ export interface Config {
   table: QualifiedName;
   /** The default business zone: every row's, or the rows' whose own zone is NULL. */
   timezone: string;
+  /** Neither --timezone nor SCHEDULER_TIMEZONE was set: `timezone` is the host's (worth a warning). */
+  timezoneFromHost: boolean;
   /** run, check, status: where each row's own zone is (--timezone-column). */
   timezoneColumn?: ColumnRef;
   expiry: ExpiryMode;
@@ -127,7 +130,7 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
     flags.statementTimeout, env, { flag: '--statement-timeout', env: 'SCHEDULER_STATEMENT_TIMEOUT' }, DEFAULTS.statementTimeoutMs,
   );
   const table = tableSetting(flags, env);
-  const timezone = timezoneSetting(flags, env, options.hostTimezone);
+  const { timezone, fromHost: timezoneFromHost } = timezoneSetting(flags, env, options.hostTimezone);
   const timezoneColumn = ['run', 'check', 'status'].includes(command) ? timezoneColumnSetting(flags, env) : undefined;
   const expiry = oneOf(nonEmpty(pick(flags.expiry, env, { flag: '--expiry', env: 'SCHEDULER_EXPIRY' })), ['date', 'instant'] as const, DEFAULTS.expiry);
   const logLevel = logLevelSetting(flags, env);
@@ -172,6 +175,7 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
     secrets: secretsOf(flags, env),
     table,
     timezone,
+    timezoneFromHost,
     timezoneColumn,
     expiry,
     dryRun,
@@ -211,14 +215,15 @@ export function logLevelSetting(flags: Flags, env: Env): LogLevel {
   return oneOf(nonEmpty(pick(flags.logLevel, env, { flag: '--log-level', env: 'LOG_LEVEL' })), LOG_LEVELS, DEFAULTS.logLevel, true);
 }
 
-function timezoneSetting(flags: Flags, env: Env, hostTimezone: () => string): string {
+function timezoneSetting(flags: Flags, env: Env, hostTimezone: () => string): { timezone: string; fromHost: boolean } {
   const setting = { flag: '--timezone', env: 'SCHEDULER_TIMEZONE' };
-  const timezone = nonEmpty(pick(flags.timezone, env, setting))?.value.trim() ?? hostTimezone();
-  if (!isZoneShaped(timezone)) {
+  const given = nonEmpty(pick(flags.timezone, env, setting))?.value.trim();
+  const timezone = given ?? hostTimezone();
+  if (!isZoneName(timezone)) {
     // An unknown zone is a configuration problem whichever way it was given.
-    throw new ConfigError(`unknown time zone "${timezone}" (${names(setting)}); use an IANA name such as Europe/Berlin`);
+    throw new ConfigError(unknownZoneMessage(timezone, given === undefined ? `the host's zone; set ${names(setting)}` : names(setting)));
   }
-  return timezone;
+  return { timezone, fromHost: given === undefined };
 }
 
 function timezoneColumnSetting(flags: Flags, env: Env): ColumnRef | undefined {
@@ -244,14 +249,4 @@ export function historySettings(flags: Flags, env: Env): Config['history'] {
   }
   const recording = oneOf(nonEmpty(pick(undefined, env, { env: 'SCHEDULER_HISTORY' })), ['on', 'off'] as const, 'on');
   return flags.history === false || recording === 'off' ? false : { schema, retentionDays };
-}
-
-// An IANA-shaped name: Area/Location[/Sub], a single word (UTC, CET) or Etc/GMT±N. POSIX
-// specs such as "UTC+3" are refused: PostgreSQL would accept them with the sign inverted.
-// Whether the zone exists is PostgreSQL's call (unknown → exit 78); ICU is not consulted,
-// because starting it costs ~13 ms on every cron run.
-const ZONE_SHAPE = /^(?:Etc\/GMT[+-]\d{1,2}|[A-Za-z][A-Za-z_-]*(?:\/[A-Za-z][A-Za-z0-9_+-]*){0,2})$/;
-
-function isZoneShaped(zone: string): boolean {
-  return zone.length <= 64 && ZONE_SHAPE.test(zone);
 }

@@ -7,6 +7,7 @@ import type { HistoryTables, PackagesTable } from '../table/packages-table.js';
 import { carriedKeySql, isoLocal, isoUtc, keyColumnsSql, keyMatchSql, packageIdAndNameSql } from '../db/sql-fragments.js';
 import { recordEventsCte } from '../history/history-sql.js';
 import { Params, type Statement } from '../db/params.js';
+import { ZONE_NAME_PATTERN } from '../config/zone-name.js';
 
 export type ExpiryMode = 'date' | 'instant';
 
@@ -36,8 +37,13 @@ export function validUntilPassedSql(type: PackagesTable['validUntilType'], mode:
     // date mode: valid_until::date < D  <=>  valid_until < D 00:00
     return mode === 'instant' ? `p.valid_until < ${local(c)}` : `p.valid_until < ${localDate(c)}::timestamp`;
   }
-  // timestamptz, date mode: its local date < D  <=>  it is before the first instant of D in the zone
-  return mode === 'instant' ? `p.valid_until < ${c.instant}` : `p.valid_until < (${localDate(c)}::timestamp AT TIME ZONE ${c.zone})`;
+  if (mode === 'instant') return `p.valid_until < ${c.instant}`;
+  // timestamptz, date mode: its local date < D. Where local midnight repeats (Atlantic/Azores
+  // and America/Havana when DST ends), "D 00:00 AT TIME ZONE" is the later of its two instants,
+  // an hour after D began: the range alone would expire a package valid through D in D's first
+  // hour. The range serves the index; the date test, on the few rows in it, is the rule itself.
+  return `p.valid_until < (${localDate(c)}::timestamp AT TIME ZONE ${c.zone})
+                         AND (p.valid_until AT TIME ZONE ${c.zone})::date < ${localDate(c)}`;
 }
 
 /** The wall-clock time in the zone from which valid_until counts as passed (for `status`). */
@@ -180,7 +186,11 @@ export function clockRefs(params: Params, table: PackagesTable, clock: TickClock
   const instant = params.add(clock.instant, 'timestamptz');
   const defaultZone = params.add(clock.timezone, 'text');
   if (!table.zone) return { instant, zone: defaultZone, defaultZone };
-  const zone = `coalesce(${table.zone.expression}, ${defaultZone})`;
+  // A row's zone obeys --timezone's rule (zone-name.ts): one PostgreSQL would read as a POSIX
+  // spec ('+03:00' as UTC-3, 'UTC-167') becomes NULL here, so no condition on its row can be
+  // true and it is never changed (zone-guard.ts reports it with the unknown zones).
+  const given = `coalesce(${table.zone.expression}, ${defaultZone})`;
+  const zone = `(CASE WHEN ${given} ~* ${params.add(ZONE_NAME_PATTERN, 'text')} THEN ${given} END)`;
   return { instant, zone, defaultZone, perRow: { unknownZones: params.add(clock.unknownZones ?? [], 'text[]') } };
 }
 

@@ -23,6 +23,7 @@ import { resolvePackagesTable, type HistorySetting, type HistoryTables, type Pac
 import { logChanges, logCompleted, logSkipped } from './log-lines.js';
 import { ChangeCollector, countsOf, notificationPayload, type ResultBase, type TickCompleted, type TickResult } from './result.js';
 import { rowsInZones, withUnknownZonesLeftOut } from './zone-guard.js';
+import { unknownZoneMessage } from '../config/zone-name.js';
 
 export type { ExpiryMode } from './tick-sql.js';
 export type { HistorySetting } from '../table/packages-table.js';
@@ -261,7 +262,7 @@ async function readClock(client: Queryable, options: Pick<TickOptions, 'timezone
     return (await query<ClockRow>(client, clockStatement(options.timezone, options.at))).rows[0]!;
   } catch (error) {
     // invalid_parameter_value: the only parameter here PostgreSQL can reject that way is the zone.
-    if (errorCode(error) === '22023') throw new ConfigError(`unknown time zone "${options.timezone}"`, { cause: error });
+    if (errorCode(error) === '22023') throw new ConfigError(unknownZoneMessage(options.timezone), { cause: error });
     throw error;
   }
 }

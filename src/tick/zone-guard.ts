@@ -1,15 +1,18 @@
 // Per-row zones and zones PostgreSQL does not know ('Mars/Olympus', 'EST5EDT+junk'): one such
-// row must not stop the others. The tick statement runs optimistically behind a savepoint (the
-// usual case costs that one statement); if PostgreSQL rejects a zone (22023), the zones in play
-// are tested one by one, and the statement runs again leaving those rows alone.
+// row must not stop the others. The tick statement runs optimistically behind a savepoint; if
+// PostgreSQL rejects a zone (22023), the zones in play are tested one by one, and the statement
+// runs again leaving those rows alone. Zones that break --timezone's rule ('+03:00', 'UTC-167',
+// config/zone-name.ts) PostgreSQL would accept, misread: the tick statement never uses them
+// (clockRefs), and one more statement finds their rows to report them as unknown.
 import { errorCode } from '../errors.js';
 import { query, type Queryable } from '../db/resources.js';
 import { keyListSql, packageIdSql } from '../db/sql-fragments.js';
 import { Params } from '../db/params.js';
 import { candidateSql, packagesFromSql, zoneSql, type ExpiryMode, type TickClock } from './tick-sql.js';
 import type { PackagesTable } from '../table/packages-table.js';
+import { isZoneName, ZONE_NAME_PATTERN } from '../config/zone-name.js';
 
-/** A row left alone because PostgreSQL does not know its zone. */
+/** A row left alone because PostgreSQL does not know its zone, or it is not an IANA name. */
 export interface UnknownZoneRow {
   packageId: string;
   name?: string;
@@ -35,8 +38,9 @@ export async function withUnknownZonesLeftOut<T>(
 ): Promise<{ value: T; unknown: UnknownZoneRow[] }> {
   if (!table.zone) return { value: await run([]), unknown: [] };
   await client.query(`SAVEPOINT ${SAVEPOINT}`);
+  let value: T;
   try {
-    return { value: await run([]), unknown: [] };
+    value = await run([]);
   } catch (error) {
     if (errorCode(error) !== INVALID_PARAMETER_VALUE) throw error;
     await client.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`);
@@ -45,6 +49,9 @@ export async function withUnknownZonesLeftOut<T>(
     const value = await run(unknownZones);
     return { value, unknown: await rowsInZones(client, table, expiry, clock, unknownZones, 'candidates') };
   }
+  // The statement left the misnamed zones' rows alone; they are reported like unknown zones.
+  const misnamed = await zonesOf(client, table, expiry, clock, 'candidates', true);
+  return { value, unknown: await rowsInZones(client, table, expiry, clock, misnamed, 'candidates') };
 }
 
 /**
@@ -59,14 +66,13 @@ export async function unknownZonesOf(
   which: 'candidates' | 'all',
 ): Promise<string[]> {
   if (!table.zone) return [];
-  const params = new Params();
-  const zone = zoneSql(params, table, clock.timezone);
-  const { rows } = await query<{ zone: string }>(
-    client,
-    params.statement(`SELECT DISTINCT ${zone} AS zone FROM ${packagesFromSql(table)} WHERE ${scope(params, table, expiry, clock, which)}`),
-  );
+  const rows = await zonesOf(client, table, expiry, clock, which, false);
   const unknown: string[] = [];
-  for (const { zone } of rows) {
+  for (const zone of rows) {
+    if (!isZoneName(zone)) {
+      unknown.push(zone); // never shown to PostgreSQL, which might accept it as a POSIX spec
+      continue;
+    }
     await client.query(`SAVEPOINT ${SAVEPOINT}_test`);
     try {
       await client.query('SELECT now() AT TIME ZONE $1::text', [zone]);
@@ -78,6 +84,25 @@ export async function unknownZonesOf(
     }
   }
   return unknown.sort();
+}
+
+/** The distinct zones in scope; `misnamedOnly`: only those that break the zone-name rule. */
+async function zonesOf(
+  client: Queryable,
+  table: PackagesTable,
+  expiry: ExpiryMode,
+  clock: TickClock,
+  which: 'candidates' | 'all',
+  misnamedOnly: boolean,
+): Promise<string[]> {
+  const params = new Params();
+  const zone = zoneSql(params, table, clock.timezone);
+  const misnamed = misnamedOnly ? ` AND NOT (${zone} ~* ${params.add(ZONE_NAME_PATTERN, 'text')})` : '';
+  const { rows } = await query<{ zone: string }>(
+    client,
+    params.statement(`SELECT DISTINCT ${zone} AS zone FROM ${packagesFromSql(table)} WHERE ${scope(params, table, expiry, clock, which)}${misnamed}`),
+  );
+  return rows.map((r) => r.zone).sort();
 }
 
 /** The rows (candidates or all, at most `limit`) whose zone is one of `zones`. */
