@@ -89,7 +89,7 @@ CREATE TRIGGER slow BEFORE UPDATE ON special_packages FOR EACH ROW EXECUTE FUNCT
 SQL
 runner -d --name "$id-slow" "$image" >/dev/null
 for _ in $(seq 1 100); do
-  [ "$(psql -c "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '/* package-scheduler:tick */%' AND state = 'active'")" = 1 ] && break
+  [ "$(psql -c "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '/* package-scheduler:tick %' AND state = 'active'")" = 1 ] && break
   sleep 0.1
 done
 t=$(date +%s%N)

@@ -1,6 +1,6 @@
 // Rows no tick will ever handle the way their owner probably meant.
 import type { Queryable } from '../db/resources.js';
-import { keyListSql, packageIdSql } from '../db/sql-fragments.js';
+import { keyListSql, packageIdSql } from '../table/key-sql.js';
 import type { PackagesTable } from '../table/packages-table.js';
 
 export interface MisconfiguredRow {

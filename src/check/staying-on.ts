@@ -1,10 +1,10 @@
 // For check: active packages past their valid_until that no tick will switch off, because
 // auto_deactivate is off. Often meant (valid_until only informs), often not: the owner decides.
 import type { Queryable } from '../db/resources.js';
-import { packagesFromSql, validUntilPassedSql, type ClockRefs, type ExpiryMode } from '../tick/tick-sql.js';
+import { packagesFromSql, validUntilPassedSql, type ClockRefs, type ExpiryMode } from '../tick/due-sql.js';
 import { Params } from '../db/params.js';
 import type { PackagesTable } from '../table/packages-table.js';
-import { carriedKeySql, keyColumnsSql, packageIdSql } from '../db/sql-fragments.js';
+import { carriedKeySql, keyColumnsSql, packageIdSql } from '../table/key-sql.js';
 
 export interface StayingOn {
   count: number;

@@ -2,7 +2,7 @@
 // do (not only the tick's candidates), and those rows as misconfigured.
 import type { Queryable } from '../db/resources.js';
 import type { MisconfiguredRow } from './misconfigured.js';
-import type { ExpiryMode } from '../tick/tick-sql.js';
+import type { ExpiryMode } from '../tick/due-sql.js';
 import type { PackagesTable } from '../table/packages-table.js';
 import { rowsInZones, unknownZonesOf } from '../tick/zone-guard.js';
 

@@ -4,7 +4,7 @@
 import { ConfigError, UsageError } from '../errors.js';
 import { parseColumnRef, parseQualifiedName, type ColumnRef, type QualifiedName } from '../table/identifiers.js';
 import type { ConnectionOptions } from '../db/resources.js';
-import type { ExpiryMode } from '../tick/tick-sql.js';
+import type { ExpiryMode } from '../tick/due-sql.js';
 import { checkTimestamp } from './timestamps.js';
 import { integer, invalid, names, nonEmpty, oneOf, pick, type Env, type Sourced } from './values.js';
 import { connectionOptions, secretsOf } from './connection.js';

@@ -2,11 +2,10 @@
 // event row per change (written by the tick's own statement, so a rolled-back tick leaves
 // none). Identifiers come from historyTables(), already quoted.
 import { quoteQualified } from '../table/identifiers.js';
-import type { HistoryTables } from '../table/packages-table.js';
+import { EVENTS_TABLE, STATE_TABLE, type HistoryTables } from './tables.js';
+export { EVENTS_TABLE, STATE_TABLE } from './tables.js';
 import { Params, type Statement } from '../db/params.js';
 
-export const STATE_TABLE = 'package_scheduler_state';
-export const EVENTS_TABLE = 'package_scheduler_events';
 
 export function historyDdl(schema?: string): string {
   const state = quoteQualified({ schema, name: STATE_TABLE });

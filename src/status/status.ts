@@ -5,7 +5,7 @@ export type { Upcoming } from './upcoming.js';
 import { findMisconfigured, type MisconfiguredRow } from '../check/misconfigured.js';
 import { displayName, isoUtc } from '../db/sql-fragments.js';
 import { Params } from '../db/params.js';
-import type { ExpiryMode } from '../tick/tick-sql.js';
+import type { ExpiryMode } from '../tick/due-sql.js';
 import { nextActivations, nextDeactivations, type Upcoming } from './upcoming.js';
 import { unknownZonesReport } from '../check/zone-report.js';
 import { rowSecurityWarning } from '../table/row-security.js';

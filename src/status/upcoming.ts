@@ -2,9 +2,10 @@
 // zones, else the default). Rows whose zone PostgreSQL does not know are left out here; status
 // reports them as overdue instead.
 import { query, type Queryable } from '../db/resources.js';
-import { carriedKeySql, isoLocal, keyColumnsSql, keyListSql, packageIdAndNameSql } from '../db/sql-fragments.js';
+import { isoLocal } from '../db/sql-fragments.js';
+import { carriedKeySql, keyColumnsSql, keyListSql, packageIdAndNameSql } from '../table/key-sql.js';
 import { Params } from '../db/params.js';
-import { deactivationDueLocalSql, packagesFromSql, validUntilTextSql, zoneSql, type ExpiryMode } from '../tick/tick-sql.js';
+import { deactivationDueLocalSql, packagesFromSql, validUntilTextSql, zoneSql, type ExpiryMode } from '../tick/due-sql.js';
 import type { PackagesTable } from '../table/packages-table.js';
 
 export interface Upcoming {

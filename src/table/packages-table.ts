@@ -5,7 +5,8 @@ import type { Queryable } from '../db/resources.js';
 import { quoteIdent, quoteQualified, type ColumnRef, type QualifiedName } from './identifiers.js';
 import { resolveZoneColumn, type ZoneSource } from './zone-column.js';
 import { displayName } from '../db/sql-fragments.js';
-import { EVENTS_TABLE, STATE_TABLE } from '../history/history-sql.js';
+import { EVENTS_TABLE, STATE_TABLE, historyTables, type HistoryTables } from '../history/tables.js';
+export { historyTables, type HistoryTables } from '../history/tables.js';
 
 export type ValidUntilType = 'date' | 'timestamp' | 'timestamptz';
 
@@ -34,13 +35,6 @@ export interface PackagesTable {
 /** Run history: off, or where its tables live (default: the packages table's schema) and how long events are kept. */
 export type HistorySetting = false | { schema?: string; retentionDays?: number };
 
-export interface HistoryTables {
-  schema: string;
-  /** Quoted, schema-qualified `package_scheduler_state`. */
-  state: string;
-  /** Quoted, schema-qualified `package_scheduler_events`. */
-  events: string;
-}
 
 const FIX_MIGRATE = 'run "package-scheduler migrate" to add it';
 
@@ -208,13 +202,6 @@ export async function resolvePackagesTable(
   };
 }
 
-export function historyTables(schema: string): HistoryTables {
-  return {
-    schema,
-    state: quoteQualified({ schema, name: STATE_TABLE }),
-    events: quoteQualified({ schema, name: EVENTS_TABLE }),
-  };
-}
 
 function validUntilTypeOf(type: string): ValidUntilType {
   if (type === 'date') return 'date';

@@ -1,7 +1,7 @@
 // The tick's log lines, written after COMMIT so that a line always means a change was made.
 import type { Logger } from '../logger.js';
 import type { ChangeSpool } from './change-spool.js';
-import { ChangeKind } from './tick-sql.js';
+import { ChangeKind } from './change-records.js';
 import { countsOf, parseChangeLine, type TickCompleted, type TickSkipped } from './result.js';
 
 // A dry run logs under other event names, so nothing that counts `package.activated`

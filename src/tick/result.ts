@@ -1,9 +1,16 @@
 // What a tick reports: the typed result, built from the tick statement's rows, and the
 // NOTIFY payload made from it.
-import { ChangeKind, parseChangeRecord, type ChangeRecord, type ChangeRow } from './tick-sql.js';
-import type { UnknownZoneRow } from './zone-guard.js';
+import { ChangeKind, parseChangeRecord, type ChangeRecord, type ChangeRow } from './change-records.js';
 
-export type { UnknownZoneRow } from './zone-guard.js';
+/** A row left alone because PostgreSQL does not know its zone, or it is not an IANA name. */
+export interface UnknownZoneRow {
+  packageId: string;
+  name?: string;
+  timezone: string;
+  /** What the row would otherwise be considered for. */
+  action: 'activate' | 'deactivate';
+}
+
 
 /** `timezone`: the zone the row was evaluated in (its own, or the default); `dueAt` is local to it. */
 export interface Activation {

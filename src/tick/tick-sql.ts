@@ -1,152 +1,25 @@
-// The tick as one statement. Identifiers come from resolvePackagesTable, already quoted;
-// the instant and the zone arrive as parameter references (see params.ts).
-//
-// L = the instant seen in the zone (a local timestamp), D = L's date. Every comparison is
-// written so the migration's partial indexes can serve it (see sql/add_package_scheduling.sql).
+// The tick as one statement: the due rows (due-sql.ts) locked, decided, updated and reported
+// as change records (change-records.ts), with history events in the same statement.
 import type { HistoryTables, PackagesTable } from '../table/packages-table.js';
-import { carriedKeySql, isoLocal, isoUtc, keyColumnsSql, keyMatchSql, packageIdAndNameSql } from '../db/sql-fragments.js';
+import { isoLocal } from '../db/sql-fragments.js';
+import { keyColumnsSql, keyMatchSql, packageIdAndNameSql } from '../table/key-sql.js';
 import { recordEventsCte } from '../history/history-sql.js';
 import { Params, type Statement } from '../db/params.js';
-import { ZONE_NAME_PATTERN } from '../config/zone-name.js';
-
-export type ExpiryMode = 'date' | 'instant';
-
-/**
- * The tick's clock in SQL: a reference to its instant (timestamptz), and the zone of the row
- * being evaluated: the default zone's reference or, with per-row zones, an expression over
- * the row. `unknownZones` (per-row only) references a text[] of zones to leave alone.
- */
-export interface ClockRefs {
-  instant: string;
-  zone: string;
-  /** The default zone's reference (`zone` itself without per-row zones). */
-  defaultZone: string;
-  perRow?: { unknownZones: string };
-}
-
-/** Marks the tick statement in pg_stat_activity and pg_stat_statements, for DBAs and tests. */
-export const TICK_MARKER = '/* package-scheduler:tick */';
-
-const local = (c: ClockRefs) => `(${c.instant} AT TIME ZONE ${c.zone})`;
-const localDate = (c: ClockRefs) => `(${local(c)})::date`;
-
-/** "valid_until has passed" (rule 4), as a range condition on the bare column. */
-export function validUntilPassedSql(type: PackagesTable['validUntilType'], mode: ExpiryMode, c: ClockRefs): string {
-  if (type === 'date') return `p.valid_until < ${localDate(c)}`;
-  if (type === 'timestamp') {
-    // date mode: valid_until::date < D  <=>  valid_until < D 00:00
-    return mode === 'instant' ? `p.valid_until < ${local(c)}` : `p.valid_until < ${localDate(c)}::timestamp`;
-  }
-  if (mode === 'instant') return `p.valid_until < ${c.instant}`;
-  // timestamptz, date mode: its local date < D. Where local midnight repeats (Atlantic/Azores
-  // and America/Havana when DST ends), "D 00:00 AT TIME ZONE" is the later of its two instants,
-  // an hour after D began: the range alone would expire a package valid through D in D's first
-  // hour. The range serves the index; the date test, on the few rows in it, is the rule itself.
-  return `p.valid_until < (${localDate(c)}::timestamp AT TIME ZONE ${c.zone})
-                         AND (p.valid_until AT TIME ZONE ${c.zone})::date < ${localDate(c)}`;
-}
-
-/** The wall-clock time in the zone from which valid_until counts as passed (for `status`). */
-export function deactivationDueLocalSql(type: PackagesTable['validUntilType'], mode: ExpiryMode, zone: string): string {
-  const at =
-    type === 'date'
-      ? `(p.valid_until + 1)::timestamp`
-      : type === 'timestamp'
-        ? mode === 'instant' ? `p.valid_until` : `(p.valid_until::date + 1)::timestamp`
-        : mode === 'instant' ? `(p.valid_until AT TIME ZONE ${zone})` : `((p.valid_until AT TIME ZONE ${zone})::date + 1)::timestamp`;
-  // infinity never passes; dates past the timestamp range would raise instead of sorting last.
-  return `(CASE WHEN isfinite(p.valid_until) AND p.valid_until < '294276-01-01' THEN ${at} END)`;
-}
-
-/** valid_until as log text; `infinity` and `-infinity` stay themselves (to_char gives NULL). */
-export function validUntilTextSql(type: PackagesTable['validUntilType']): string {
-  const formatted =
-    type === 'date'
-      ? `to_char(p.valid_until, 'YYYY-MM-DD')`
-      : type === 'timestamp'
-        ? isoLocal('p.valid_until')
-        : isoUtc('p.valid_until');
-  return `CASE WHEN isfinite(p.valid_until) THEN ${formatted} ELSE p.valid_until::text END`;
-}
+import { changeRecordsSql } from './change-records.js';
+import { clockRefs, decisionsSql, dueRowsSql, validUntilTextSql, type ClockRefs, type ExpiryMode, type TickClock } from './due-sql.js';
 
 /**
- * Per-row zones only: conditions on the bare columns that every due row meets whatever its
- * zone, because no zone's local time is later than UTC + 14 hours. They let the partial
- * indexes narrow the candidates before the exact comparison in each row's zone.
+ * How the tick statement starts, in pg_stat_activity and pg_stat_statements; tickMarker adds
+ * the table's name. pg_stat_activity.query is cut at track_activity_query_size (1 KB by
+ * default), so the name is at the very start, not only after the CTEs.
  */
-export function candidateSql(table: PackagesTable, expiry: ExpiryMode, instant: string): { activation: string; deactivation: string } {
-  // No zone is ahead of UTC by more than 14 hours (Pacific/Kiritimati): no local time is later.
-  const latestLocal = `((${instant} AT TIME ZONE 'UTC') + interval '14 hours')`;
-  const latestDate = `(${latestLocal})::date`;
-  const deactivation =
-    table.validUntilType === 'date'
-      ? `p.valid_until < ${latestDate}`
-      : table.validUntilType === 'timestamp'
-        ? expiry === 'instant' ? `p.valid_until < ${latestLocal}` : `p.valid_until < ${latestDate}::timestamp`
-        : `p.valid_until < ${instant}`; // a local day starts at or before now, in any zone
-  return {
-    activation: `p.scheduled AND p.auto_activate AND p.schedule_date <= ${latestDate}`,
-    deactivation: `p.is_active AND p.auto_deactivate AND ${deactivation}`,
-  };
-}
+export const TICK_MARKER = '/* package-scheduler:tick ';
 
-/** The packages table with what per-row zones need joined to it, as `p` (and `z`). */
-export function packagesFromSql(table: PackagesTable): string {
-  return `${table.quoted} AS p${table.zone?.join ? ` ${table.zone.join}` : ''}`;
-}
-
-/**
- * The rows a tick acts on, with what to do to each. In a real run the rows are locked with
- * SKIP LOCKED: a row an admin is editing is left for the next tick, never waited on. The lock
- * is FOR NO KEY UPDATE, the one the UPDATE of non-key columns takes anyway: FOR UPDATE would
- * conflict with the KEY SHARE lock of a customer's open INSERT of a booking that references the
- * package (SKIP LOCKED would hide the package), and would make such inserts wait for the tick.
- */
-function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRefs, lockRows: boolean): string {
-  const passed = validUntilPassedSql(table.validUntilType, expiry, c);
-  const D = localDate(c);
-  const dueLocal = `(p.schedule_date + coalesce(p.schedule_time, time '00:00'))`;
-  // CASE fixes the order: date + time is computed only for dates up to today, so a schedule_date
-  // beyond the timestamp range (year 294276) never raises "timestamp out of range".
-  // An infinite schedule_date is no date a package can be due on: '-infinity' is never due
-  // (check names the row), as 'infinity' is not; its due instant and lateness would be infinite.
-  const activationExact = `p.schedule_date <= ${D} AND p.schedule_date > date '-infinity'
-                         AND CASE WHEN p.schedule_date <= ${D} THEN ${dueLocal} <= ${local(c)} ELSE false END`;
-  let activationDue = `p.scheduled AND p.auto_activate AND ${activationExact}`;
-  let deactivationDue = `p.is_active AND p.auto_deactivate AND ${passed}`;
-  let expired = `p.valid_until IS NOT NULL AND ${passed}`;
-  if (c.perRow) {
-    // A zone PostgreSQL does not know would fail the whole statement: such rows are left
-    // alone (CASE keeps AT TIME ZONE from ever seeing their zone) and reported by the caller.
-    const known = (condition: string) => `CASE WHEN ${c.zone} = ANY(${c.perRow!.unknownZones}) THEN false ELSE (${condition}) END`;
-    const candidates = candidateSql(table, expiry, c.instant);
-    activationDue = `${candidates.activation} AND ${known(activationExact)}`;
-    deactivationDue = `${candidates.deactivation} AND ${known(passed)}`;
-    expired = `p.valid_until IS NOT NULL AND ${known(passed)}`;
-  }
-  // One zone: every row's is the default, which the caller knows; only per-row zones travel.
-  return `
-  SELECT ${keyColumnsSql(table, 'p', 'key_')},
-         ${c.perRow ? c.zone : 'NULL::text'} AS zone,
-         (${activationDue}) IS TRUE AS activation_due,
-         (${expired}) IS TRUE AS expired,
-         (${deactivationDue}) IS TRUE AS deactivation_due,
-         CASE WHEN (${activationDue}) IS TRUE THEN ${dueLocal} END AS due_local
-    FROM ${packagesFromSql(table)}
-   WHERE (${activationDue})
-      OR (${deactivationDue})${lockRows ? `
-     FOR NO KEY UPDATE OF p SKIP LOCKED` : ''}`;
-}
-
-// What each due row becomes (rules 1-3). A row can be both expired-before-activation and
-// deactivated: it is already active, its schedule is consumed and it is switched off.
-function decisionsSql(table: PackagesTable): string {
-  return `
-  SELECT ${carriedKeySql(table, 'due', 'key_')}, zone, due_local,
-         activation_due AND NOT expired AS activate,
-         activation_due AND expired AS skip_activation,
-         deactivation_due AS deactivate
-    FROM due`;
+// The marker is a comment holding the table's name quoted as the tick quotes it. A quoted name
+// may hold the characters that open or close a comment (PostgreSQL nests comments): a space
+// splits each such pair, so the comment always ends where it should.
+export function tickMarker(table: Pick<PackagesTable, 'quoted'>): string {
+  return `${TICK_MARKER}${table.quoted.replaceAll('*/', '* /').replaceAll('/*', '/ *')} */`;
 }
 
 /**
@@ -172,34 +45,6 @@ function reportColumnsSql(table: PackagesTable, c: ClockRefs, updated: boolean):
          d.zone AS timezone`;
 }
 
-export interface TickClock {
-  /** The tick's instant: ISO 8601 UTC text (clock.ts), read the same under any session settings. */
-  instant: string;
-  /** The default zone (every row's, without per-row zones). */
-  timezone: string;
-  /** Per-row zones (table.zone): the zones found unknown, whose rows are left alone. */
-  unknownZones?: string[];
-}
-
-/** Adds the clock's parameters; the zone becomes the row's own where the table has per-row zones. */
-export function clockRefs(params: Params, table: PackagesTable, clock: TickClock): ClockRefs {
-  const instant = params.add(clock.instant, 'timestamptz');
-  const defaultZone = params.add(clock.timezone, 'text');
-  if (!table.zone) return { instant, zone: defaultZone, defaultZone };
-  // A row's zone obeys --timezone's rule (zone-name.ts): one PostgreSQL would read as a POSIX
-  // spec ('+03:00' as UTC-3, 'UTC-167') becomes NULL here, so no condition on its row can be
-  // true and it is never changed (zone-guard.ts reports it with the unknown zones).
-  const given = `coalesce(${table.zone.expression}, ${defaultZone})`;
-  const zone = `(CASE WHEN ${given} ~* ${params.add(ZONE_NAME_PATTERN, 'text')} THEN ${given} END)`;
-  return { instant, zone, defaultZone, perRow: { unknownZones: params.add(clock.unknownZones ?? [], 'text[]') } };
-}
-
-/** The zone a row is evaluated in: its own (per-row zones) or else the default. */
-export function zoneSql(params: Params, table: PackagesTable, timezone: string): string {
-  const fallback = params.add(timezone, 'text');
-  return table.zone ? `coalesce(${table.zone.expression}, ${fallback})` : fallback;
-}
-
 export interface EventRecording {
   tables: HistoryTables;
   runId: string;
@@ -217,7 +62,7 @@ export function applyTickStatement(table: PackagesTable, expiry: ExpiryMode, clo
   const recorded = history
     ? `, ${recordEventsCte(history.tables, { runId: params.add(history.runId, 'uuid'), tableName: params.add(history.tableName, 'text'), defaultZone: c.defaultZone })}`
     : '';
-  return params.statement(`${TICK_MARKER}
+  return params.statement(`${tickMarker(table)}
 WITH due AS (${dueRowsSql(table, expiry, c, true)}
 ), decisions AS (${decisionsSql(table)}
 ), changed AS (
@@ -236,7 +81,7 @@ ${changeRecordsSql(table)}`);
 export function previewTickStatement(table: PackagesTable, expiry: ExpiryMode, clock: TickClock): Statement {
   const params = new Params();
   const c = clockRefs(params, table, clock);
-  return params.statement(`${TICK_MARKER}
+  return params.statement(`${tickMarker(table)}
 WITH due AS (${dueRowsSql(table, expiry, c, false)}
 ), decisions AS (${decisionsSql(table)}
 ), changed AS (
@@ -247,58 +92,3 @@ WITH due AS (${dueRowsSql(table, expiry, c, false)}
 ${changeRecordsSql(table)}`);
 }
 
-/** What each change is: the order of the log lines (all activations, then skips, then deactivations). */
-export const ChangeKind = { activated: 1, activationSkipped: 2, deactivated: 3 } as const;
-export type ChangeKind = (typeof ChangeKind)[keyof typeof ChangeKind];
-
-/**
- * One row per change, grouped by kind and in key order within a kind. A row can make two
- * changes (an expired schedule consumed, and the package switched off). The database builds
- * each change as one line of text (the kind's digit, then its fields), so the tick does no per-row work before COMMIT
- * beyond counting, and the record waits in a spool as it came (change-spool.ts). The format is
- * COPY's text format: tab-separated, \N for NULL, and \\, \t, \n escaped (parseChangeRecord).
- * Not JSON: V8's JSON.parse interns short strings (every package id), which a million-row tick
- * would pile up in the heap.
- */
-const NULL_TEXT = `chr(92) || 'N'`;
-
-function changeRecordsSql(table: PackagesTable): string {
-  return `SELECT a.kind::text ||
-       concat_ws(chr(9), ${copyText('c.package_id')}, ${copyText('c.name')}, coalesce(c.due_at, ${NULL_TEXT}),
-                 coalesce(c.late_seconds::text, ${NULL_TEXT}), coalesce(c.valid_until, ${NULL_TEXT}), ${copyText('c.timezone')}) AS record
-  FROM changed AS c
- CROSS JOIN LATERAL (VALUES (${ChangeKind.activated}, c.activate),
-                            (${ChangeKind.activationSkipped}, c.skip_activation),
-                            (${ChangeKind.deactivated}, c.deactivate)) AS a(kind, applies)
- WHERE a.applies
- ORDER BY a.kind, ${carriedKeySql(table, 'c', 'sort_')}`;
-}
-
-/**
- * A text expression in COPY's text format. chr() rather than backslash literals, whose meaning
- * depends on standard_conforming_strings. due_at and valid_until need no escaping (to_char, infinity).
- */
-function copyText(expression: string): string {
-  return `coalesce(replace(replace(replace(${expression}, chr(92), chr(92) || chr(92)), chr(9), chr(92) || 't'), chr(10), chr(92) || 'n'), ${NULL_TEXT})`;
-}
-
-/** A row of the tick statement, as pg returns it in array mode: the kind's digit, then the record. */
-export type ChangeRow = [line: string];
-
-/** A change record, parsed: the zone is NULL without per-row zones (the default zone). */
-export type ChangeRecord = [packageId: string, name: string | null, dueAt: string | null, lateSeconds: number | null, validUntil: string | null, timezone: string | null];
-
-const ESCAPED = /\\(.)/g;
-const UNESCAPE: Record<string, string> = { '\\': '\\', t: '\t', n: '\n' };
-
-function field(text: string | undefined): string | null {
-  if (text === undefined || text === '\\N') return null;
-  return text.includes('\\') ? text.replace(ESCAPED, (_, c: string) => UNESCAPE[c] ?? c) : text;
-}
-
-/** A record line (changeRecordsSql) back as its fields. */
-export function parseChangeRecord(record: string): ChangeRecord {
-  const f = record.split('\t');
-  const late = field(f[3]);
-  return [field(f[0]) ?? '', field(f[1]), field(f[2]), late === null ? null : Number(late), field(f[4]), field(f[5])];
-}

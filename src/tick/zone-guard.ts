@@ -6,20 +6,15 @@
 // (clockRefs), and one more statement finds their rows to report them as unknown.
 import { errorCode } from '../errors.js';
 import { query, type Queryable } from '../db/resources.js';
-import { keyListSql, packageIdSql } from '../db/sql-fragments.js';
+import { keyListSql, packageIdSql } from '../table/key-sql.js';
 import { Params } from '../db/params.js';
-import { candidateSql, packagesFromSql, zoneSql, type ExpiryMode, type TickClock } from './tick-sql.js';
+import { candidateSql, packagesFromSql, zoneSql, type ExpiryMode, type TickClock } from './due-sql.js';
 import type { PackagesTable } from '../table/packages-table.js';
 import { isZoneName, ZONE_NAME_PATTERN } from '../config/zone-name.js';
+import { tickClock, type TickContext } from './context.js';
+import type { UnknownZoneRow } from './result.js';
+export type { UnknownZoneRow } from './result.js';
 
-/** A row left alone because PostgreSQL does not know its zone, or it is not an IANA name. */
-export interface UnknownZoneRow {
-  packageId: string;
-  name?: string;
-  timezone: string;
-  /** What the row would otherwise be considered for. */
-  action: 'activate' | 'deactivate';
-}
 
 const INVALID_PARAMETER_VALUE = '22023';
 const SAVEPOINT = 'package_scheduler_zones';
@@ -30,12 +25,12 @@ const SAVEPOINT = 'package_scheduler_zones';
  * A failed first run must leave nothing behind: `run` starts afresh each time.
  */
 export async function withUnknownZonesLeftOut<T>(
-  client: Queryable,
-  table: PackagesTable,
-  expiry: ExpiryMode,
-  clock: TickClock,
+  tick: Pick<TickContext, 'client' | 'table' | 'options' | 'clock'>,
   run: (unknownZones: string[]) => Promise<T>,
 ): Promise<{ value: T; unknown: UnknownZoneRow[] }> {
+  const { client, table } = tick;
+  const expiry = tick.options.expiry;
+  const clock = tickClock(tick);
   if (!table.zone) return { value: await run([]), unknown: [] };
   await client.query(`SAVEPOINT ${SAVEPOINT}`);
   let value: T;
