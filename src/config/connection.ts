@@ -16,7 +16,7 @@ export function secretsOf(flags: { databaseUrl?: string; heartbeatUrl?: string }
   // A heartbeat URL is a secret as a whole: its path is the check's token.
   for (const url of [flags.heartbeatUrl, env.SCHEDULER_HEARTBEAT_URL]) {
     const trimmed = url?.trim();
-    if (trimmed) secrets.push(trimmed, trimmed.replace(/\/+$/, ''), ...pathOf(trimmed));
+    if (trimmed) secrets.push(trimmed, trimmed.replace(/\/+$/, ''), ...pathOf(trimmed), ...passwordOf(trimmed));
   }
   if (env.PGPASSWORD) secrets.push(env.PGPASSWORD);
   for (const url of [flags.databaseUrl, env.DATABASE_URL]) {
@@ -78,6 +78,16 @@ function pathOf(url: string): string[] {
   try {
     const path = new URL(url).pathname.replace(/\/+$/, '');
     return path.length > 1 ? [path] : [];
+  } catch {
+    return [];
+  }
+}
+
+// A ping server's password (sent as an Authorization header, see cli/heartbeat.ts).
+function passwordOf(url: string): string[] {
+  try {
+    const password = new URL(url).password;
+    return password ? [password, safeDecode(password)] : [];
   } catch {
     return [];
   }

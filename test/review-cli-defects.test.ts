@@ -1,0 +1,117 @@
+// Issue 18, the CLI's items: the metrics temp file (#10), writes to stdout that fail (#11),
+// heartbeat URLs (#13), TLS certificate errors and a second signal (#15), a missing password (#16).
+// Each runs the built binary against real PostgreSQL (or a real local server speaking its protocol).
+import { chmodSync, lstatSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { pingRequest } from '../src/cli/heartbeat.ts';
+import { createPackagesTable, insertPackage, useTestDatabase } from './support/database.ts';
+import { runCli } from './support/cli.ts';
+import { duePackage } from './support/fixtures.ts';
+import { parseMetrics, valueOf } from './support/metrics.ts';
+import { scratchDir } from './support/scratch.ts';
+
+const db = useTestDatabase();
+const env = () => ({ DATABASE_URL: db.url, SCHEDULER_TIMEZONE: 'Europe/Berlin' });
+
+async function dropHistory() {
+  await db.client.query('DROP TABLE IF EXISTS package_scheduler_state, package_scheduler_events');
+}
+
+describe('#10 the metrics temp file', () => {
+  beforeEach(async () => {
+    await createPackagesTable(db.client);
+    await dropHistory();
+  });
+
+  it('never follows a symlink planted at the temp name: the target keeps its content and mode', async () => {
+    const shared = scratchDir('ps-shared'); // a folder other users can write to
+    const victim = join(scratchDir('ps-victim'), 'secret');
+    writeFileSync(victim, 'private\n');
+    chmodSync(victim, 0o600);
+    const file = join(shared, 'm.prom');
+    await insertPackage(db.client, duePackage());
+    // The name the old code used, .<file>.<pid>.tmp, planted as soon as the pid is known (the
+    // process needs far longer than that to reach its tick).
+    const planted: string[] = [];
+    const r = await runCli(['run', '--metrics-file', file], {
+      env: env(),
+      onSpawn: (child) => {
+        const link = join(shared, `.m.prom.${child.pid}.tmp`);
+        symlinkSync(victim, link);
+        planted.push(link);
+      },
+    });
+    expect(r.code).toBe(0);
+    expect(r.events('metrics.write_failed')).toEqual([]);
+    expect(readFileSync(victim, 'utf8')).toBe('private\n');
+    expect(statSync(victim).mode & 0o777).toBe(0o600);
+    // The metrics file is a file of its own, complete, 0644; the planted link is left as it was.
+    expect(lstatSync(file).isFile()).toBe(true);
+    expect(statSync(file).mode & 0o777).toBe(0o644);
+    expect(valueOf(parseMetrics(readFileSync(file, 'utf8')), 'package_scheduler_last_run_changes', { action: 'activated' })).toBe(1);
+    expect(lstatSync(planted[0]!).isSymbolicLink()).toBe(true);
+    expect(readdirSync(shared).sort()).toEqual([planted[0]!.slice(shared.length + 1), 'm.prom'].sort());
+  });
+});
+
+describe('#13 heartbeat URLs', () => {
+  it('puts the suffix on the path, before the query, and moves credentials into a header', () => {
+    expect(pingRequest('https://hc.example/ping/abc?create=1', 'start')).toEqual({ url: 'https://hc.example/ping/abc/start?create=1' });
+    expect(pingRequest('https://hc.example/ping/abc/?create=1&x=a/', '0')).toEqual({ url: 'https://hc.example/ping/abc/0?create=1&x=a/' });
+    expect(pingRequest('https://hc.example/ping/abc#frag', '75')).toEqual({ url: 'https://hc.example/ping/abc/75' });
+    expect(pingRequest('https://us%40r:p%3Ass@hc.example/ping/abc', 'start')).toEqual({
+      url: 'https://hc.example/ping/abc/start',
+      authorization: `Basic ${Buffer.from('us@r:p:ss').toString('base64')}`,
+    });
+  });
+
+  interface Request {
+    method: string;
+    url: string;
+    headers: IncomingHttpHeaders;
+  }
+  let server: Server;
+  let requests: Request[];
+  let base: string;
+  beforeEach(async () => {
+    await createPackagesTable(db.client);
+    await dropHistory();
+    requests = [];
+    server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        requests.push({ method: req.method!, url: req.url!, headers: req.headers });
+        res.end('OK');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterEach(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('a URL with a query pings <path>/start?<query> and <path>/0?<query>', async () => {
+    await insertPackage(db.client, duePackage());
+    const r = await runCli(['run', '--heartbeat-url', `http://${base}/ping/abc?create=1`], { env: env() });
+    expect(r.code).toBe(0);
+    expect(r.events('heartbeat.failed')).toEqual([]);
+    expect(requests.map((q) => `${q.method} ${q.url}`)).toEqual(['GET /ping/abc/start?create=1', 'POST /ping/abc/0?create=1']);
+  });
+
+  it('a user:password@ URL sends Basic credentials on every ping and never logs the password', async () => {
+    const password = 'hunter2-secret';
+    const r = await runCli(['run'], { env: { ...env(), SCHEDULER_HEARTBEAT_URL: `http://pinger:${password}@${base}/ping/abc` } });
+    expect(r.code).toBe(0);
+    expect(r.events('heartbeat.failed')).toEqual([]);
+    expect(requests.map((q) => [q.url, q.headers.authorization])).toEqual([
+      ['/ping/abc/start', `Basic ${Buffer.from(`pinger:${password}`).toString('base64')}`],
+      ['/ping/abc/0', `Basic ${Buffer.from(`pinger:${password}`).toString('base64')}`],
+    ]);
+    expect(r.stdout + r.stderr).not.toContain(password);
+  });
+});
