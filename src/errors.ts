@@ -4,6 +4,7 @@ export const ExitCode = {
   ok: 0,
   usage: 64,
   software: 70,
+  ioError: 74,
   tempFail: 75,
   config: 78,
 } as const;
@@ -19,6 +20,12 @@ export class UsageError extends Error {
 export class ConfigError extends Error {
   readonly exitCode = ExitCode.config;
   override name = 'ConfigError';
+}
+
+/** stdout (the log or a report) cannot be written: a full disk, /dev/full, an I/O error. */
+export class IoError extends Error {
+  readonly exitCode = ExitCode.ioError;
+  override name = 'IoError';
 }
 
 /** Worth retrying unchanged: the database is down, slow, busy or dropped the connection. */
@@ -68,7 +75,7 @@ const CONFIG_ERRNO = new Set(['ENOTFOUND', 'ENOENT', 'EACCES']);
 
 /** Maps any error to the exit code the CLI reports, by class and `.code`, never by message. */
 export function exitCodeFor(error: unknown): ExitCodeValue {
-  if (error instanceof UsageError || error instanceof ConfigError || error instanceof TemporaryError) {
+  if (error instanceof UsageError || error instanceof ConfigError || error instanceof TemporaryError || error instanceof IoError) {
     return error.exitCode;
   }
   const code = errorCode(error);

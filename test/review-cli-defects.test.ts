@@ -1,14 +1,15 @@
 // Issue 18, the CLI's items: the metrics temp file (#10), writes to stdout that fail (#11),
 // heartbeat URLs (#13), TLS certificate errors and a second signal (#15), a missing password (#16).
 // Each runs the built binary against real PostgreSQL (or a real local server speaking its protocol).
-import { chmodSync, lstatSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, closeSync, lstatSync, openSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { pingRequest } from '../src/cli/heartbeat.ts';
-import { createPackagesTable, insertPackage, useTestDatabase } from './support/database.ts';
-import { runCli } from './support/cli.ts';
+import { pingRequest } from '../src/monitoring/heartbeat.ts';
+import { createPackagesTable, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
+import { BIN, runCli } from './support/cli.ts';
 import { duePackage } from './support/fixtures.ts';
 import { parseMetrics, valueOf } from './support/metrics.ts';
 import { scratchDir } from './support/scratch.ts';
@@ -113,5 +114,89 @@ describe('#13 heartbeat URLs', () => {
       ['/ping/abc/0', `Basic ${Buffer.from(`pinger:${password}`).toString('base64')}`],
     ]);
     expect(r.stdout + r.stderr).not.toContain(password);
+  });
+});
+
+/** The binary with its stdout on `stdout` (a file descriptor, e.g. /dev/full, or a pipe the test reads). */
+function spawnBin(args: string[], environment: Record<string, string>, stdout: number | 'pipe') {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TZ: 'UTC', ...environment },
+    cwd: '/tmp',
+    stdio: ['ignore', stdout, 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stderr });
+    }),
+  );
+  return { child, done };
+}
+
+async function withDevFull<T>(fn: (fd: number) => Promise<T>): Promise<T> {
+  const fd = openSync('/dev/full', 'w');
+  try {
+    return await fn(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+describe('#11 stdout that cannot be written', () => {
+  beforeEach(async () => {
+    await createPackagesTable(db.client);
+    await dropHistory();
+  });
+
+  it('run > /dev/full: the tick commits, one line on stderr says so, exit 74, no stack trace', async () => {
+    const ids = [await insertPackage(db.client, duePackage()), await insertPackage(db.client, duePackage())];
+    await insertPackage(db.client, { is_active: true, auto_deactivate: true, valid_until: '2026-01-01' });
+    const r = await withDevFull((fd) => spawnBin(['run'], env(), fd).done);
+    expect(r.code).toBe(74);
+    expect(r.stderr).toBe(
+      'package-scheduler: cannot write the log to stdout: ENOSPC: no space left on device, write; ' +
+        'the tick committed 3 changes (activated 2, deactivated 1, activation skipped 0)\n',
+    );
+    for (const id of ids) expect((await getPackage(db.client, id)).is_active).toBe(true);
+  });
+
+  it('run --every > /dev/full: ends after the first tick with the same line and 74', async () => {
+    await insertPackage(db.client, duePackage());
+    const r = await withDevFull((fd) => spawnBin(['run', '--every', '60'], env(), fd).done);
+    expect(r.code).toBe(74);
+    expect(r.stderr).toBe(
+      'package-scheduler: cannot write the log to stdout: ENOSPC: no space left on device, write; ' +
+        'the tick committed 1 changes (activated 1, deactivated 0, activation skipped 0)\n',
+    );
+  });
+
+  it('a report > /dev/full: one line, exit 74', async () => {
+    const r = await withDevFull((fd) => spawnBin(['check'], env(), fd).done);
+    expect(r.code).toBe(74);
+    expect(r.stderr).toBe('package-scheduler: cannot write the report to stdout: ENOSPC: no space left on device, write\n');
+  });
+
+  it('history | head -1: the reader leaving early ends the report quietly with exit 0', async () => {
+    expect((await runCli(['migrate'], { env: env() })).code).toBe(0);
+    await db.client.query(`
+      INSERT INTO special_packages (scheduled, auto_activate, schedule_date, schedule_time)
+      SELECT true, true, date '2026-01-01', time '09:00' FROM generate_series(1, 5000)`);
+    expect((await runCli(['run'], { env: env() })).code).toBe(0);
+    for (const format of [[], ['--json']]) {
+      const { child, done } = spawnBin(['history', '--limit', '100000', ...format], env(), 'pipe');
+      // As `head -1` does: take the first chunk, then close the pipe while the report is still
+      // being written (5,000 events are far more than a pipe holds).
+      let first = '';
+      child.stdout!.once('data', (d: Buffer) => {
+        first = d.toString();
+        child.stdout!.destroy();
+      });
+      const r = await done;
+      expect(first.length).toBeGreaterThan(0);
+      expect(r).toEqual({ code: 0, signal: null, stderr: '' });
+    }
   });
 });

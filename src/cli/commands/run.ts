@@ -8,6 +8,7 @@ import { runTick, type TickResult } from '../../tick/tick.js';
 import type { Config } from '../../config/config.js';
 import { TickError, scrub } from '../failure.js';
 import type { Heartbeat } from '../../monitoring/heartbeat.js';
+import { lostLog } from '../log.js';
 import { tickOptions } from '../options.js';
 import type { CommandContext, CommandHandler } from './context.js';
 
@@ -63,9 +64,17 @@ export const run: CommandHandler = async (config, context) => {
     const { loop } = await import('./loop.js');
     return loop(config, context);
   }
-  await untilTickEnds(context, () => observedTick(config, context));
-  return ExitCode.ok;
+  const result = await untilTickEnds(context, () => observedTick(config, context));
+  return lostLog(context.logger, ExitCode.ok, tickOutcome(result));
 };
+
+/** What a tick did, for the line that says its log was lost: its changes stand all the same. */
+export function tickOutcome(result: TickResult): string {
+  if (result.status === 'skipped') return 'the tick was skipped (another run held the lock)';
+  if (result.dryRun) return 'the dry run changed nothing';
+  const { activated, deactivated, activationSkipped } = result.counts;
+  return `the tick committed ${activated + deactivated + activationSkipped} changes (activated ${activated}, deactivated ${deactivated}, activation skipped ${activationSkipped})`;
+}
 
 /**
  * One-shot mode and signals: the first SIGTERM/SIGINT lets the tick in progress finish (or roll
