@@ -1,18 +1,19 @@
 // Issue 18, the CLI's items: the metrics temp file (#10), writes to stdout that fail (#11),
 // heartbeat URLs (#13), TLS certificate errors and a second signal (#15), a missing password (#16).
 // Each runs the built binary against real PostgreSQL (or a real local server speaking its protocol).
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, lstatSync, openSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pingRequest } from '../src/monitoring/heartbeat.ts';
-import { createPackagesTable, getPackage, insertPackage, useTestDatabase } from './support/database.ts';
+import { addUpdateTrigger, createPackagesTable, getPackage, insertPackage, useTestDatabase, waitForActiveTick } from './support/database.ts';
 import { BIN, runCli } from './support/cli.ts';
 import { duePackage } from './support/fixtures.ts';
 import { parseMetrics, valueOf } from './support/metrics.ts';
 import { scratchDir } from './support/scratch.ts';
+import { waitUntil } from './support/wait.ts';
 
 const db = useTestDatabase();
 const env = () => ({ DATABASE_URL: db.url, SCHEDULER_TIMEZONE: 'Europe/Berlin' });
@@ -199,4 +200,37 @@ describe('#11 stdout that cannot be written', () => {
       expect(r).toEqual({ code: 0, signal: null, stderr: '' });
     }
   });
+});
+
+describe('#15 a second signal in --every mode', () => {
+  it('the first SIGINT waits for the tick; a second one kills the process at once and the tick rolls back', async () => {
+    await createPackagesTable(db.client);
+    await dropHistory();
+    const id = await insertPackage(db.client, duePackage());
+    await addUpdateTrigger(db.client, 'slow', 'PERFORM pg_sleep(8);');
+    let child!: ChildProcess;
+    let stdout = '';
+    const run = runCli(['run', '--every', '60'], {
+      env: env(),
+      onSpawn: (c) => {
+        child = c;
+        c.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+      },
+    });
+    await waitForActiveTick(db.client); // asleep in the trigger, mid-UPDATE
+    const started = Date.now();
+    child.kill('SIGINT');
+    await waitUntil(() => stdout.includes('"scheduler.stopping"'), { what: 'scheduler.stopping' });
+    child.kill('SIGINT');
+    const r = await run;
+    expect(r.signal).toBe('SIGINT'); // a shell reports 130
+    expect(Date.now() - started).toBeLessThan(4000); // not the trigger's 8 s
+    expect(r.events('tick.completed')).toEqual([]);
+    // The server notices the client is gone and rolls the tick back.
+    await waitUntil(async () => (await db.client.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'package-scheduler'`)).rows.length === 0, {
+      what: 'the tick backend to end',
+      timeoutMs: 15_000,
+    });
+    expect((await getPackage(db.client, id)).is_active).toBe(false);
+  }, 30_000);
 });
