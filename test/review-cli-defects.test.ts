@@ -1,12 +1,14 @@
 // Issue 18, the CLI's items: the metrics temp file (#10), writes to stdout that fail (#11),
 // heartbeat URLs (#13), TLS certificate errors and a second signal (#15), a missing password (#16).
 // Each runs the built binary against real PostgreSQL (or a real local server speaking its protocol).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, closeSync, lstatSync, openSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, closeSync, lstatSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { TLSSocket } from 'node:tls';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { pingRequest } from '../src/monitoring/heartbeat.ts';
 import { addUpdateTrigger, createPackagesTable, getPackage, insertPackage, useTestDatabase, waitForActiveTick } from './support/database.ts';
 import { BIN, runCli } from './support/cli.ts';
@@ -233,4 +235,102 @@ describe('#15 a second signal in --every mode', () => {
     });
     expect((await getPackage(db.client, id)).is_active).toBe(false);
   }, 30_000);
+});
+
+describe('#15 a TLS certificate the client refuses is configuration (78), named by its code', () => {
+  // A server that answers PostgreSQL's SSLRequest with 'S' and then does a TLS handshake with the
+  // certificate chain it is given, as a PostgreSQL server with ssl=on does. Certificates are
+  // made at run time with openssl: a self-signed one for 127.0.0.1, and a leaf for db.example
+  // signed by a CA of its own.
+  let dir: string;
+  const pem = (name: string) => readFileSync(join(dir, name), 'utf8');
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ps-tls-'));
+    const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+    openssl('req', '-x509', ...key, '-keyout', 'self.key', '-out', 'self.crt', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1');
+    openssl('req', '-x509', ...key, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=package-scheduler test CA');
+    openssl('req', ...key, '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=db.example');
+    writeFileSync(join(dir, 'leaf.ext'), 'subjectAltName=DNS:db.example\n');
+    openssl('x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'leaf.crt', '-days', '2', '-extfile', 'leaf.ext');
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function tlsServer(key: string, cert: string): Promise<{ port: number; close: () => Promise<void> }> {
+    const server = createNetServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', () => {
+        socket.write('S');
+        new TLSSocket(socket, { isServer: true, key, cert }).on('error', () => {});
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      port: (server.address() as AddressInfo).port,
+      close: () => new Promise((resolve) => server.close(() => resolve())),
+    };
+  }
+
+  const cases = [
+    { code: 'DEPTH_ZERO_SELF_SIGNED_CERT', key: 'self.key', chain: ['self.crt'], params: 'sslmode=verify-full' },
+    // pg's sslmode=require verifies the certificate as verify-full does (pg-connection-string 2.x).
+    { code: 'SELF_SIGNED_CERT_IN_CHAIN', key: 'leaf.key', chain: ['leaf.crt', 'ca.crt'], params: 'sslmode=require' },
+    { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', key: 'leaf.key', chain: ['leaf.crt'], params: 'sslmode=verify-full' },
+    { code: 'ERR_TLS_CERT_ALTNAME_INVALID', key: 'leaf.key', chain: ['leaf.crt'], params: 'sslmode=verify-full&sslrootcert=ca.crt' },
+  ];
+  for (const c of cases) {
+    it(`${c.code} (${c.params}): exit 78, one line naming it`, async () => {
+      const server = await tlsServer(pem(c.key), c.chain.map(pem).join(''));
+      try {
+        const params = c.params.replace('sslrootcert=ca.crt', `sslrootcert=${join(dir, 'ca.crt')}`);
+        const r = await runCli(['run', '--timezone', 'UTC'], { env: { DATABASE_URL: `postgres://scheduler:a-long-password@127.0.0.1:${server.port}/db?${params}` } });
+        expect(r.code).toBe(78);
+        expect(r.stderr.split('\n')).toHaveLength(2); // one line and its newline
+        expect(r.stderr).toMatch(new RegExp(`^package-scheduler: the database server's TLS certificate is not accepted \\(${c.code}\\): `));
+        expect(r.events('tick.failed')).toEqual([expect.objectContaining({ exitCode: 78 })]);
+      } finally {
+        await server.close();
+      }
+    });
+  }
+});
+
+describe('#16 a server that wants a password, and none is given', () => {
+  beforeEach(async () => {
+    await createPackagesTable(db.client);
+    await dropHistory();
+  });
+  const withoutPassword = () => {
+    const url = new URL(db.url); // the test server's roles need scram-sha-256 (initdb --auth)
+    const password = decodeURIComponent(url.password);
+    url.password = '';
+    return { url: url.toString(), password, user: decodeURIComponent(url.username) };
+  };
+
+  it('is exit 78 with one line saying where a password goes', async () => {
+    const { url, user } = withoutPassword();
+    const id = await insertPackage(db.client, duePackage());
+    const r = await runCli(['run', '--timezone', 'UTC'], { env: { DATABASE_URL: url } });
+    expect(r.code).toBe(78);
+    expect(r.stderr.split('\n')).toHaveLength(2);
+    expect(r.stderr).toMatch(
+      new RegExp(`^package-scheduler: the server asks for a password for user "${user}" and none is set: put it in the URL, or set PGPASSWORD or PGPASSWORD_FILE`),
+    );
+    expect((await getPackage(db.client, id)).is_active).toBe(false);
+  });
+
+  it('PGPASSWORD_FILE and a .env PGPASSWORD complete a URL without a password, as libpq does', async () => {
+    const { url, password } = withoutPassword();
+    const dir = scratchDir('ps-password');
+    writeFileSync(join(dir, 'password'), `${password}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, 'settings.env'), `DATABASE_URL=${url}\nPGPASSWORD=${password}\n`, { mode: 0o600 });
+    await insertPackage(db.client, duePackage());
+    const fromFile = await runCli(['run', '--timezone', 'UTC'], { env: { DATABASE_URL: url, PGPASSWORD_FILE: join(dir, 'password') } });
+    expect(fromFile.code).toBe(0);
+    expect(fromFile.events('package.activated')).toHaveLength(1);
+    const fromEnvFile = await runCli(['run', '--timezone', 'UTC'], { cwd: dir, env: { SCHEDULER_ENV_FILE: join(dir, 'settings.env') } });
+    expect(fromEnvFile.code).toBe(0);
+    expect(fromEnvFile.events('tick.completed')).toHaveLength(1);
+    for (const r of [fromFile, fromEnvFile]) expect(r.stdout + r.stderr).not.toContain(password);
+  });
 });

@@ -41,7 +41,7 @@ export function connectionOptions(flags: { databaseUrl?: string }, env: Env): Om
     if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
       throw invalid(urlSource, `unsupported scheme "${parsed.protocol}" (expected postgres:// or postgresql://)`);
     }
-    return { connectionString: url, ...ssl };
+    return { connectionString: withPassword(parsed, url, env.PGPASSWORD), ...ssl };
   }
   const given = PG_VARIABLES.filter((name) => env[name] !== undefined && env[name] !== '');
   if (given.length === 0) {
@@ -61,6 +61,15 @@ export function connectionOptions(flags: { databaseUrl?: string }, env: Env): Om
     database: env.PGDATABASE || undefined,
     ...ssl,
   };
+}
+
+// libpq takes PGPASSWORD for a URL without a password. pg reads it from process.env only, so one
+// from the .env file or PGPASSWORD_FILE would be lost: it goes into the URL, which pg reads first.
+function withPassword(parsed: URL, url: string, password: string | undefined): string {
+  if (parsed.password !== '' || password === undefined || password === '') return url;
+  const copy = new URL(url);
+  copy.password = encodeURIComponent(password);
+  return copy.password === '' ? url : copy.toString(); // a URL without a host cannot carry one
 }
 
 // PGSSLMODE as pg reads it from process.env, but also from a .env file. pg has no fallback to
