@@ -6,7 +6,7 @@ import type { Config } from '../../config/config.js';
 import { reportFailure } from '../failure.js';
 import { lostLog } from '../log.js';
 import type { CommandContext } from './context.js';
-import { observedTick, tickOutcome } from './run.js';
+import { observedTick, tickOutcome } from './observed-tick.js';
 
 export async function loop(config: Config, context: CommandContext): Promise<number> {
   const { logger } = context;
