@@ -4,6 +4,7 @@ export const ExitCode = {
   ok: 0,
   usage: 64,
   software: 70,
+  ioError: 74,
   tempFail: 75,
   config: 78,
 } as const;
@@ -19,6 +20,12 @@ export class UsageError extends Error {
 export class ConfigError extends Error {
   readonly exitCode = ExitCode.config;
   override name = 'ConfigError';
+}
+
+/** stdout (the log or a report) cannot be written: a full disk, /dev/full, an I/O error. */
+export class IoError extends Error {
+  readonly exitCode = ExitCode.ioError;
+  override name = 'IoError';
 }
 
 /** Worth retrying unchanged: the database is down, slow, busy or dropped the connection. */
@@ -66,15 +73,52 @@ const TEMPORARY_ERRNO = new Set([
 ]);
 const CONFIG_ERRNO = new Set(['ENOTFOUND', 'ENOENT', 'EACCES']);
 
+// The server's TLS certificate was refused: Node's hostname check and OpenSSL's verification
+// results (X509_V_ERR_* without the prefix). The same certificate fails every minute until a
+// human renews it, trusts its CA (sslrootcert) or fixes the host name: configuration, not 75.
+const TLS_CERTIFICATE_CODES = new Set([
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'CERT_CHAIN_TOO_LONG',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'HOSTNAME_MISMATCH',
+]);
+
+/** The code of a refused TLS certificate on an error or its causes, if that is what it is. */
+export function tlsCertificateCode(error: unknown): string | undefined {
+  for (let e: unknown = error, depth = 0; e !== undefined && depth < 5; depth++) {
+    const code = errorCode(e);
+    if (code !== undefined && TLS_CERTIFICATE_CODES.has(code)) return code;
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return undefined;
+}
+
 /** Maps any error to the exit code the CLI reports, by class and `.code`, never by message. */
 export function exitCodeFor(error: unknown): ExitCodeValue {
-  if (error instanceof UsageError || error instanceof ConfigError || error instanceof TemporaryError) {
+  if (error instanceof UsageError || error instanceof ConfigError || error instanceof TemporaryError || error instanceof IoError) {
     return error.exitCode;
   }
   const code = errorCode(error);
   if (code !== undefined) {
     if (TEMPORARY_ERRNO.has(code) || TEMPORARY_SQLSTATES.has(code)) return ExitCode.tempFail;
-    if (CONFIG_ERRNO.has(code) || CONFIG_SQLSTATES.has(code)) return ExitCode.config;
+    if (CONFIG_ERRNO.has(code) || CONFIG_SQLSTATES.has(code) || TLS_CERTIFICATE_CODES.has(code)) return ExitCode.config;
     if (/^[0-9A-Z]{5}$/.test(code)) {
       const cls = code.slice(0, 2);
       if (TEMPORARY_SQLSTATE_CLASSES.has(cls)) return ExitCode.tempFail;

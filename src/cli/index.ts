@@ -8,7 +8,7 @@ import { ExitCode, describeError } from '../errors.js';
 import type { CommandHandler } from './commands/context.js';
 import { hostTimezone, loadEnvironment, packageVersion } from './environment.js';
 import { FAILED_EVENT, reportFailure } from './failure.js';
-import { makeLogger, routeWarnings, type WarningRoute } from './log.js';
+import { lostLog, makeLogger, routeWarnings, type WarningRoute } from './log.js';
 import { buildProgram } from './program.js';
 import { warnIfHostZone } from './zone-warning.js';
 
@@ -56,7 +56,8 @@ async function execute(command: CommandName, flags: Flags, { processEnv, version
     logger = warnings.logger = await makeLogger(config.logLevel);
     warnIfHostZone(command, config, logger);
     const handler = await COMMANDS[command]();
-    return await handler(config, { logger, version });
+    // A log line that could not be written (a full disk) is reported here if the command has not.
+    return lostLog(logger, await handler(config, { logger, version }));
   } catch (error) {
     logger ??= await makeLogger(requestedLogLevel(flags, env));
     return reportFailure(FAILED_EVENT[command], error, logger, secrets);

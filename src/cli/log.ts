@@ -4,6 +4,7 @@
 import { writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Logger as PinoLogger } from 'pino';
+import { ExitCode } from '../errors.js';
 
 export type { PinoLogger };
 
@@ -24,6 +25,8 @@ export class LineBuffer {
   private used = 0;
   private scheduled = false;
   private broken = false;
+  /** Why stdout stopped taking lines (ENOSPC, EIO…), for the command to report once it ends. */
+  failure: Error | undefined;
 
   constructor(private readonly fd: number = STDOUT) {}
 
@@ -59,34 +62,47 @@ export class LineBuffer {
     this.writeAll(this.buffer.subarray(0, used));
   }
 
+  // Never throws: a log write fails inside pino's call, often mid-tick or in a timer, where a
+  // throw would be an uncaught exception. A full disk is kept and reported when the command ends.
   private writeAll(bytes: Buffer): void {
-    for (let offset = 0; offset < bytes.length && !this.broken; ) {
-      try {
-        offset += writeSync(this.fd, bytes, offset);
-      } catch (error) {
-        const code = (error as { code?: string }).code;
-        // A reader that went away (`| head`): the remaining lines have nowhere to go.
-        if (code === 'EPIPE') this.broken = true;
-        // stdout inherited non-blocking and full: wait for the reader.
-        else if (code === 'EAGAIN') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
-        else throw error;
-      }
+    if (this.broken) return;
+    try {
+      // A reader that went away (`| head`): the remaining lines have nowhere to go.
+      if (writeFully(this.fd, bytes) === 'closed') this.broken = true;
+    } catch (error) {
+      this.broken = true;
+      this.failure = error as Error;
     }
   }
 }
+
+/**
+ * Writes all of `bytes` synchronously; 'closed' when the reader went away (EPIPE). Any other
+ * error (ENOSPC: a full disk or /dev/full; EIO) is thrown.
+ */
+export function writeFully(fd: number, bytes: Buffer): 'done' | 'closed' {
+  for (let offset = 0; offset < bytes.length; ) {
+    try {
+      offset += writeSync(fd, bytes, offset);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code === 'EPIPE') return 'closed';
+      // stdout inherited non-blocking and full: wait for the reader.
+      if (code === 'EAGAIN') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+      else throw error;
+    }
+  }
+  return 'done';
+}
+
+const buffers = new WeakMap<object, LineBuffer>();
 
 export async function makeLogger(level: string): Promise<PinoLogger> {
   // The default export is pino itself, both for Node's CommonJS interop and in the bundle.
   const { default: pino } = await import('pino');
   const out = new LineBuffer();
-  process.on('exit', () => {
-    try {
-      out.flushSync();
-    } catch {
-      // stdout is gone (EBADF): there is nowhere left to report it.
-    }
-  });
-  return pino(
+  process.on('exit', () => out.flushSync());
+  const logger = pino(
     {
       level,
       base: { pid: process.pid, hostname: hostname() },
@@ -95,6 +111,32 @@ export async function makeLogger(level: string): Promise<PinoLogger> {
     },
     out,
   );
+  buffers.set(logger, out);
+  return logger;
+}
+
+/**
+ * Flushes the logger and returns, once, the error that stopped its lines reaching stdout (a
+ * reader that went away is not one). The caller reports it: see lostLog.
+ */
+export function takeLogFailure(logger: PinoLogger): Error | undefined {
+  const out = buffers.get(logger);
+  if (!out) return undefined;
+  out.flushSync();
+  const failure = out.failure;
+  out.failure = undefined;
+  return failure;
+}
+
+/**
+ * When the log could not be written (a full disk), one line on stderr saying what was lost and
+ * what did happen (`outcome`: the tick committed…), and exit 74 (EX_IOERR); else `exitCode`.
+ */
+export function lostLog(logger: PinoLogger, exitCode: number, outcome?: string): number {
+  const failure = takeLogFailure(logger);
+  if (failure === undefined) return exitCode;
+  process.stderr.write(`package-scheduler: cannot write the log to stdout: ${failure.message}${outcome ? `; ${outcome}` : ''}\n`);
+  return exitCode === ExitCode.ok ? ExitCode.ioError : exitCode;
 }
 
 /** Where Node's process warnings go: the logger once there is one, stderr before that. */

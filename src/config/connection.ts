@@ -16,7 +16,7 @@ export function secretsOf(flags: { databaseUrl?: string; heartbeatUrl?: string }
   // A heartbeat URL is a secret as a whole: its path is the check's token.
   for (const url of [flags.heartbeatUrl, env.SCHEDULER_HEARTBEAT_URL]) {
     const trimmed = url?.trim();
-    if (trimmed) secrets.push(trimmed, trimmed.replace(/\/+$/, ''), ...pathOf(trimmed));
+    if (trimmed) secrets.push(trimmed, trimmed.replace(/\/+$/, ''), ...pathOf(trimmed), ...passwordOf(trimmed));
   }
   if (env.PGPASSWORD) secrets.push(env.PGPASSWORD);
   for (const url of [flags.databaseUrl, env.DATABASE_URL]) {
@@ -41,7 +41,7 @@ export function connectionOptions(flags: { databaseUrl?: string }, env: Env): Om
     if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
       throw invalid(urlSource, `unsupported scheme "${parsed.protocol}" (expected postgres:// or postgresql://)`);
     }
-    return { connectionString: url, ...ssl };
+    return { connectionString: withPassword(parsed, url, env.PGPASSWORD), ...ssl };
   }
   const given = PG_VARIABLES.filter((name) => env[name] !== undefined && env[name] !== '');
   if (given.length === 0) {
@@ -63,6 +63,15 @@ export function connectionOptions(flags: { databaseUrl?: string }, env: Env): Om
   };
 }
 
+// libpq takes PGPASSWORD for a URL without a password. pg reads it from process.env only, so one
+// from the .env file or PGPASSWORD_FILE would be lost: it goes into the URL, which pg reads first.
+function withPassword(parsed: URL, url: string, password: string | undefined): string {
+  if (parsed.password !== '' || password === undefined || password === '') return url;
+  const copy = new URL(url);
+  copy.password = encodeURIComponent(password);
+  return copy.password === '' ? url : copy.toString(); // a URL without a host cannot carry one
+}
+
 // PGSSLMODE as pg reads it from process.env, but also from a .env file. pg has no fallback to
 // plain text: "prefer" behaves like "require".
 function sslFromMode(env: Env): Pick<ConnectionOptions, 'ssl'> {
@@ -78,6 +87,16 @@ function pathOf(url: string): string[] {
   try {
     const path = new URL(url).pathname.replace(/\/+$/, '');
     return path.length > 1 ? [path] : [];
+  } catch {
+    return [];
+  }
+}
+
+// A ping server's password (sent as an Authorization header, see cli/heartbeat.ts).
+function passwordOf(url: string): string[] {
+  try {
+    const password = new URL(url).password;
+    return password ? [password, safeDecode(password)] : [];
   } catch {
     return [];
   }

@@ -31,7 +31,8 @@ export function monitoringSettings(flags: MonitoringFlags, env: Env, folderExist
     if (parsed === undefined || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
       throw invalid(urlSource, 'not an http:// or https:// URL');
     }
-    heartbeatUrl = parsed.toString().replace(/\/+$/, '');
+    // As given: the ping's suffix goes on the path, before any query (see heartbeat.ts).
+    heartbeatUrl = parsed.toString();
   }
   const heartbeatTimeoutMs = integer(
     nonEmpty(pick(flags.heartbeatTimeout, env, { flag: '--heartbeat-timeout', env: 'SCHEDULER_HEARTBEAT_TIMEOUT' })),

@@ -1,6 +1,6 @@
 // Resource wrappers: each acquires one thing and releases it in `finally`.
 import pg from 'pg';
-import { ConfigError, TemporaryError, errorCode, exitCodeFor, ExitCode } from '../errors.js';
+import { ConfigError, TemporaryError, errorCode, exitCodeFor, ExitCode, tlsCertificateCode } from '../errors.js';
 import { Portal } from './portal.js';
 import type { Statement } from './params.js';
 
@@ -80,11 +80,12 @@ export async function withConnection<T>(options: ConnectionOptions, fn: (client:
   client.on('error', (error) => {
     lost = error;
   });
+  const askedForPassword = watchPasswordRequests(client);
   try {
     await client.connect();
   } catch (error) {
     await closeClient(client);
-    throw connectError(error);
+    throw connectError(error, askedForPassword() && !hasPassword(client) ? client.user : undefined);
   }
   try {
     return await fn(client);
@@ -100,7 +101,39 @@ export async function withConnection<T>(options: ConnectionOptions, fn: (client:
   }
 }
 
-function connectError(error: unknown): Error {
+// The server's requests for a password. pg fails them with a plain Error (SASL: "client password
+// must be a string") or a TypeError (MD5, cleartext) when it has no password at all: that is the
+// configuration, never a reason to retry, and it is told by what happened, not by the message.
+const PASSWORD_REQUESTS = ['authenticationCleartextPassword', 'authenticationMD5Password', 'authenticationSASL'];
+
+function watchPasswordRequests(client: pg.Client): () => boolean {
+  let asked = false;
+  const connection = (client as unknown as { connection: import('node:events').EventEmitter }).connection;
+  for (const event of PASSWORD_REQUESTS) connection.once(event, () => (asked = true));
+  return () => asked;
+}
+
+/** Whether pg had a password to answer with (the URL, PGPASSWORD, or a ~/.pgpass entry it found). */
+function hasPassword(client: pg.Client): boolean {
+  const password = (client as unknown as { password?: unknown }).password;
+  return typeof password === 'function' || (typeof password === 'string' && password !== '');
+}
+
+/** `passwordMissingFor`: the user the server wanted a password for, when none was given. */
+function connectError(error: unknown, passwordMissingFor?: string): Error {
+  if (passwordMissingFor !== undefined) {
+    return new ConfigError(
+      `the server asks for a password for user "${passwordMissingFor}" and none is set: put it in the URL, or set PGPASSWORD or PGPASSWORD_FILE`,
+      { cause: error },
+    );
+  }
+  const certificate = tlsCertificateCode(error);
+  if (certificate !== undefined) {
+    return new ConfigError(
+      `the database server's TLS certificate is not accepted (${certificate}): trust its CA with sslrootcert in the URL, fix the host name or renew the certificate`,
+      { cause: error },
+    );
+  }
   const exit = exitCodeFor(error);
   if (exit === ExitCode.config) {
     return new ConfigError('cannot connect to the database', { cause: error });

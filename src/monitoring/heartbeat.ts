@@ -17,13 +17,44 @@ export function pingEnd(heartbeat: Heartbeat, exitCode: number, body: string): P
   return ping(heartbeat, String(exitCode), 'POST', body);
 }
 
+/**
+ * The URL of one ping and the credentials it carries. The suffix goes on the path, before any
+ * query (`…/abc?create=1` pings `…/abc/start?create=1`); `user:password@` moves into a Basic
+ * Authorization header, because Node's fetch refuses a URL with credentials in it.
+ */
+export function pingRequest(url: string, suffix: string): { url: string; authorization?: string } {
+  const target = new URL(url);
+  const authorization =
+    target.username || target.password
+      ? `Basic ${Buffer.from(`${decoded(target.username)}:${decoded(target.password)}`).toString('base64')}`
+      : undefined;
+  target.username = '';
+  target.password = '';
+  target.hash = '';
+  target.pathname = `${target.pathname.replace(/\/+$/, '')}/${suffix}`;
+  return { url: target.toString(), ...(authorization ? { authorization } : {}) };
+}
+
+// The URL keeps credentials percent-encoded; a stray % that encodes nothing is taken as itself.
+function decoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 async function ping(heartbeat: Heartbeat, suffix: string, method: 'GET' | 'POST', body?: string): Promise<void> {
   const host = new URL(heartbeat.url).host;
   try {
-    const response = await fetch(`${heartbeat.url}/${suffix}`, {
+    const request = pingRequest(heartbeat.url, suffix);
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = 'text/plain; charset=utf-8';
+    if (request.authorization) headers.authorization = request.authorization;
+    const response = await fetch(request.url, {
       method,
       body,
-      headers: body === undefined ? undefined : { 'content-type': 'text/plain; charset=utf-8' },
+      headers,
       signal: AbortSignal.timeout(heartbeat.timeoutMs),
       redirect: 'follow',
     });

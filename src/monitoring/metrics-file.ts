@@ -1,7 +1,8 @@
 // --metrics-file: the Prometheus text exposition format, for node_exporter's textfile
 // collector. Replaced atomically (a temp file in the same folder, then rename) so the
 // collector never reads half a file.
-import { chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, fchmodSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 export interface MetricsSample {
@@ -49,12 +50,25 @@ export function formatMetrics(m: MetricsSample): string {
   return `${metrics.join('\n')}\n`;
 }
 
+// Created, never opened: O_EXCL fails on anything already at the name, a symlink planted there
+// included (O_NOFOLLOW says so once more), and the random name cannot be guessed in advance. In a
+// folder other users can write to, a predictable name followed through a link would let them
+// have the run overwrite and chmod a file of its user's.
+const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
 /** Atomic: readers see the old file or the new one, never a part of either. */
 export function writeMetricsFile(path: string, text: string): void {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(8).toString('hex')}.tmp`);
+  // Only a file this call created is removed: when the open fails, whatever is there is not ours.
+  const fd = openSync(temp, CREATE_NEW, 0o644);
   try {
-    writeFileSync(temp, text, { mode: 0o644 });
-    chmodSync(temp, 0o644); // whatever the umask: the collector runs as another user
+    try {
+      fchmodSync(fd, 0o644); // whatever the umask: the collector runs as another user
+      const bytes = Buffer.from(text);
+      for (let offset = 0; offset < bytes.length; ) offset += writeSync(fd, bytes, offset);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(temp, path);
   } catch (error) {
     rmSync(temp, { force: true });

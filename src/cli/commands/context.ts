@@ -1,5 +1,6 @@
 import type { Config } from '../../config/config.js';
-import type { PinoLogger } from '../log.js';
+import { IoError } from '../../errors.js';
+import { writeFully, type PinoLogger } from '../log.js';
 
 /** What every command gets besides its Config. */
 export interface CommandContext {
@@ -13,5 +14,18 @@ export type CommandHandler = (config: Config, context: CommandContext) => Promis
 /** Writes a report to stdout after any log line still buffered, so the two keep their order. */
 export function print(context: CommandContext, text: string): void {
   context.logger.flush();
-  process.stdout.write(text);
+  writeReport(text);
+}
+
+/**
+ * Synchronously, so that a failed write is an error here rather than an unhandled 'error' event
+ * later. A reader that stops early (`history | head -1`) is not a failure: the rest of the report
+ * is dropped and the command ends as it would have (exit 0), as `git log | head` does its job.
+ */
+export function writeReport(text: string): void {
+  try {
+    writeFully(1, Buffer.from(text));
+  } catch (error) {
+    throw new IoError('cannot write the report to stdout', { cause: error });
+  }
 }

@@ -5,7 +5,7 @@ import { migrate as applyMigration } from '../../migrate/migrate.js';
 import { migrationSql } from '../../migrate/migration-sql.js';
 import { historySettings, tableSetting, type Env, type Flags } from '../../config/config.js';
 import { migrateOptions } from '../options.js';
-import type { CommandHandler } from './context.js';
+import { writeReport, type CommandHandler } from './context.js';
 
 export const migrate: CommandHandler = async (config, { logger }) => {
   await withConnection(config.connection, (client) => applyMigration(client, migrateOptions(config), logger));
@@ -16,6 +16,6 @@ export const migrate: CommandHandler = async (config, { logger }) => {
 export async function printMigration(flags: Flags, env: Env): Promise<number> {
   const table = tableSetting(flags, env);
   const history = historySettings(flags, env);
-  process.stdout.write(migrationSql(table, history === false ? null : (history.schema ?? table.schema)));
+  writeReport(migrationSql(table, history === false ? null : (history.schema ?? table.schema)));
   return ExitCode.ok;
 }
