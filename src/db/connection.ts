@@ -1,0 +1,118 @@
+// withConnection: one pg.Client, connected with a timeout, always closed; connect errors
+// classified (configuration 78, temporary 75) by their codes.
+import pg from 'pg';
+import { ConfigError, TemporaryError, errorCode, exitCodeFor, ExitCode, tlsCertificateCode } from '../errors.js';
+import { types } from './query.js';
+
+export interface ConnectionOptions {
+  /** A libpq-style URL; when absent, host/port/user/password/database (from PG* variables) are used. */
+  connectionString?: string;
+  host?: string;
+  port?: number;
+  user?: string;
+  password?: string;
+  database?: string;
+  /** Milliseconds to wait for the server to accept the connection (pg's default waits forever). */
+  connectTimeoutMs: number;
+  applicationName?: string;
+  /** From PGSSLMODE, as pg maps it; an sslmode in the URL takes precedence. */
+  ssl?: boolean | { rejectUnauthorized: false };
+}
+
+const END_GRACE_MS = 2000;
+
+export async function withConnection<T>(options: ConnectionOptions, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({
+    connectionString: options.connectionString,
+    host: options.host,
+    port: options.port,
+    user: options.user,
+    password: options.password,
+    database: options.database,
+    connectionTimeoutMillis: options.connectTimeoutMs,
+    application_name: options.applicationName ?? 'package-scheduler',
+    ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
+    types,
+  });
+  // Without a listener, a connection dropped between queries is an uncaught 'error' event
+  // that kills the process with a stack trace; the failing query reports it instead.
+  let lost: unknown;
+  client.on('error', (error) => {
+    lost = error;
+  });
+  const askedForPassword = watchPasswordRequests(client);
+  try {
+    await client.connect();
+  } catch (error) {
+    await closeClient(client);
+    throw connectError(error, askedForPassword() && !hasPassword(client) ? client.user : undefined);
+  }
+  try {
+    return await fn(client);
+  } catch (error) {
+    // pg reports a connection that died mid-query without any code; what we saw on the
+    // socket says it was lost, which is temporary however the message reads.
+    if (lost !== undefined && errorCode(error) === undefined) {
+      throw new TemporaryError('the database connection was lost', { cause: lost });
+    }
+    throw error;
+  } finally {
+    await closeClient(client);
+  }
+}
+
+// The server's requests for a password. pg fails them with a plain Error (SASL: "client password
+// must be a string") or a TypeError (MD5, cleartext) when it has no password at all: that is the
+// configuration, never a reason to retry, and it is told by what happened, not by the message.
+const PASSWORD_REQUESTS = ['authenticationCleartextPassword', 'authenticationMD5Password', 'authenticationSASL'];
+
+function watchPasswordRequests(client: pg.Client): () => boolean {
+  let asked = false;
+  const connection = (client as unknown as { connection: import('node:events').EventEmitter }).connection;
+  for (const event of PASSWORD_REQUESTS) connection.once(event, () => (asked = true));
+  return () => asked;
+}
+
+/** Whether pg had a password to answer with (the URL, PGPASSWORD, or a ~/.pgpass entry it found). */
+function hasPassword(client: pg.Client): boolean {
+  const password = (client as unknown as { password?: unknown }).password;
+  return typeof password === 'function' || (typeof password === 'string' && password !== '');
+}
+
+/** `passwordMissingFor`: the user the server wanted a password for, when none was given. */
+function connectError(error: unknown, passwordMissingFor?: string): Error {
+  if (passwordMissingFor !== undefined) {
+    return new ConfigError(
+      `the server asks for a password for user "${passwordMissingFor}" and none is set: put it in the URL, or set PGPASSWORD or PGPASSWORD_FILE`,
+      { cause: error },
+    );
+  }
+  const certificate = tlsCertificateCode(error);
+  if (certificate !== undefined) {
+    return new ConfigError(
+      `the database server's TLS certificate is not accepted (${certificate}): trust its CA with sslrootcert in the URL, fix the host name or renew the certificate`,
+      { cause: error },
+    );
+  }
+  const exit = exitCodeFor(error);
+  if (exit === ExitCode.config) {
+    return new ConfigError('cannot connect to the database', { cause: error });
+  }
+  // Timeouts and sockets closed during the handshake come from pg without a code; a connect
+  // that failed for a reason we cannot name is retried, as a database that is down would be.
+  return new TemporaryError('cannot connect to the database', { cause: error });
+}
+
+// A half-open socket must not keep the process alive: ask politely, then cut it.
+async function closeClient(client: pg.Client): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const graceful = client.end().catch(() => {});
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, END_GRACE_MS);
+    timer.unref();
+  });
+  await Promise.race([graceful, deadline]);
+  clearTimeout(timer);
+  const stream = (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream;
+  stream?.destroy();
+}
