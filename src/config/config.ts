@@ -10,6 +10,9 @@ import { integer, invalid, names, nonEmpty, oneOf, pick, type Env, type Sourced 
 import { connectionOptions, secretsOf } from './connection.js';
 import { HEARTBEAT_TIMEOUT_MS, monitoringSettings } from './monitoring.js';
 import { isZoneName, unknownZoneMessage } from './zone-name.js';
+import { concurrencySetting, DEFAULT_TABLE, shardSetting, singleTable, tableSelection, type TableSelection } from './tables.js';
+import type { TableEntry } from '../tenants/patterns.js';
+import type { Shard } from '../tenants/shard.js';
 
 export type { Env } from './values.js';
 export { secretsOf } from './connection.js';
@@ -20,7 +23,10 @@ export type CommandName = 'run' | 'check' | 'migrate' | 'status' | 'history';
 /** Flag values as commander hands them over: strings, or booleans for switches. */
 export interface Flags {
   databaseUrl?: string;
-  table?: string;
+  /** Repeatable: commander collects every --table into a list. */
+  table?: string | string[];
+  concurrency?: string;
+  shard?: string;
   timezone?: string;
   expiry?: string;
   dryRun?: boolean;
@@ -56,7 +62,17 @@ export interface Config {
   connection: ConnectionOptions;
   /** Strings to scrub from anything printed: the password, however it was given. */
   secrets: string[];
+  /** The one table, when `tables` is not set (with `tables`, the first literal or the default: unused). */
   table: QualifiedName;
+  /**
+   * run, migrate, check, status: set when the command works on many tables (a list, a pattern
+   * or a shard; src/tenants/); the one-table path never sees it.
+   */
+  tables?: TableEntry[];
+  /** How many tables at once on the many-tables path (default 4). */
+  concurrency: number;
+  /** This process's shard of the matched tables. */
+  shard?: Shard;
   /** The default business zone: every row's, or the rows' whose own zone is NULL. */
   timezone: string;
   /** Neither --timezone nor SCHEDULER_TIMEZONE was set: `timezone` is the host's (worth a warning). */
@@ -91,7 +107,7 @@ export interface Config {
 }
 
 export const DEFAULTS = {
-  table: 'special_packages',
+  table: DEFAULT_TABLE,
   expiry: 'date' as ExpiryMode,
   connectTimeoutMs: 10_000,
   lockTimeoutMs: 5_000,
@@ -129,7 +145,13 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
   const statementTimeoutMs = milliseconds(
     flags.statementTimeout, env, { flag: '--statement-timeout', env: 'SCHEDULER_STATEMENT_TIMEOUT' }, DEFAULTS.statementTimeoutMs,
   );
-  const table = tableSetting(flags, env);
+  const manyTables = ['run', 'migrate', 'check', 'status'].includes(command);
+  const selection: TableSelection = manyTables ? tableSelection(flags.table, env) : { entries: [], single: singleTable(flags.table, env, command) };
+  const concurrency = manyTables ? concurrencySetting(flags.concurrency, env) : 1;
+  const shard = manyTables ? shardSetting(flags.shard, env) : undefined;
+  // A shard of one literal table is still a selection: the table may not be this shard's.
+  const tables = manyTables && (selection.single === undefined || shard !== undefined) ? selection.entries : undefined;
+  const table = selection.single ?? { name: DEFAULTS.table };
   const { timezone, fromHost: timezoneFromHost } = timezoneSetting(flags, env, options.hostTimezone);
   const timezoneColumn = ['run', 'check', 'status'].includes(command) ? timezoneColumnSetting(flags, env) : undefined;
   const expiry = oneOf(nonEmpty(pick(flags.expiry, env, { flag: '--expiry', env: 'SCHEDULER_EXPIRY' })), ['date', 'instant'] as const, DEFAULTS.expiry);
@@ -174,6 +196,9 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
     connection: { ...connection, connectTimeoutMs },
     secrets: secretsOf(flags, env),
     table,
+    ...(tables ? { tables } : {}),
+    concurrency,
+    ...(shard ? { shard } : {}),
     timezone,
     timezoneFromHost,
     timezoneColumn,
@@ -204,10 +229,7 @@ function timestamp(source: Sourced): string {
 
 /** The packages table, parsed as PostgreSQL would; `migrate --print` needs only this and history. */
 export function tableSetting(flags: Flags, env: Env): QualifiedName {
-  const source = nonEmpty(pick(flags.table, env, { flag: '--table', env: 'SCHEDULER_TABLE' }));
-  const table = parseQualifiedName(source?.value ?? DEFAULTS.table);
-  if (typeof table === 'string') throw invalid(source!, table);
-  return table;
+  return singleTable(flags.table, env, 'migrate --print');
 }
 
 /** Also used on its own after a failed build, so the failure line honours the requested level. */

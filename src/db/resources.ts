@@ -61,8 +61,9 @@ export interface ConnectionOptions {
 
 const END_GRACE_MS = 2000;
 
-export async function withConnection<T>(options: ConnectionOptions, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({
+/** pg's settings for a connection: also those of every connection in a pool (src/tenants/pool.ts). */
+export function clientConfig(options: ConnectionOptions): pg.ClientConfig {
+  return {
     connectionString: options.connectionString,
     host: options.host,
     port: options.port,
@@ -73,7 +74,11 @@ export async function withConnection<T>(options: ConnectionOptions, fn: (client:
     application_name: options.applicationName ?? 'package-scheduler',
     ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
     types,
-  });
+  };
+}
+
+export async function withConnection<T>(options: ConnectionOptions, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client(clientConfig(options));
   // Without a listener, a connection dropped between queries is an uncaught 'error' event
   // that kills the process with a stack trace; the failing query reports it instead.
   let lost: unknown;
@@ -100,7 +105,7 @@ export async function withConnection<T>(options: ConnectionOptions, fn: (client:
   }
 }
 
-function connectError(error: unknown): Error {
+export function connectError(error: unknown): Error {
   const exit = exitCodeFor(error);
   if (exit === ExitCode.config) {
     return new ConfigError('cannot connect to the database', { cause: error });

@@ -4,7 +4,7 @@ import { ExitCode } from '../../errors.js';
 import type { Config } from '../../config/config.js';
 import { reportFailure } from '../failure.js';
 import type { CommandContext } from './context.js';
-import { observedTick } from './run.js';
+import { observedRound } from './run.js';
 
 export async function loop(config: Config, context: CommandContext): Promise<number> {
   const { logger } = context;
@@ -23,7 +23,7 @@ export async function loop(config: Config, context: CommandContext): Promise<num
     while (!stopping) {
       const started = Date.now();
       try {
-        await observedTick(config, context);
+        await observedRound(config, context);
       } catch (error) {
         reportFailure('tick.failed', error, logger, config.secrets, { retrying: true });
       }

@@ -63,9 +63,16 @@ export const run: CommandHandler = async (config, context) => {
     const { loop } = await import('./loop.js');
     return loop(config, context);
   }
+  // Many tables (a list, a pattern, a shard): src/cli/tenants/run.ts; one table stays as it was.
+  if (config.tables) return untilTickEnds(context, async () => (await import('../tenants/run.js')).runMany(config, context));
   await untilTickEnds(context, () => observedTick(config, context));
   return ExitCode.ok;
 };
+
+/** One round of --every: one tick, or one run over many tables (which reports its own failures). */
+export async function observedRound(config: Config, context: CommandContext): Promise<unknown> {
+  return config.tables ? (await import('../tenants/run.js')).runMany(config, context) : observedTick(config, context);
+}
 
 /**
  * One-shot mode and signals: the first SIGTERM/SIGINT lets the tick in progress finish (or roll
