@@ -293,7 +293,7 @@ describe('many tenants in one run', () => {
 
 describe('bad input exits before connecting, naming the flag (64) or the variable (78)', () => {
   // Nothing listens on port 1: connecting would be exit 75, not 64/78.
-  const unreachable = { DATABASE_URL: 'postgres://u:p@127.0.0.1:1/db' };
+  const unreachable = { DATABASE_URL: 'postgres://u:not-the-password@127.0.0.1:1/db' };
   const flagCases: [string[], RegExp][] = [
     [['--table', ''], /--table/],
     [['--table', '**'], /--table.*\*\*/],
