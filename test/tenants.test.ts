@@ -1,6 +1,8 @@
 // Many tenants in one run (docs/tenants.md): table lists and patterns resolved in the catalog
 // each run, every table its own tick, one table's failure isolated, shards, the pool's bound.
 import { readFileSync, mkdtempSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -269,6 +271,38 @@ describe('many tenants in one run', () => {
     expect(text).toMatch(/^package_scheduler_run_exit_code 78$/m);
     expect(text).toMatch(/^package_scheduler_run_tables\{outcome="failed"\} 1$/m);
     expect(text).toMatch(/^package_scheduler_run_changes\{action="activated"\} 2$/m);
+  });
+
+  it('--heartbeat-url pings once per run: /start, then the run\'s exit code with its totals', async () => {
+    await createTenant('tenant_a');
+    const broken = await createTenant('tenant_b');
+    await db.client.query(`ALTER TABLE ${broken} DROP COLUMN scheduled`);
+    const pings: { method: string; path: string; body: string }[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        pings.push({ method: req.method!, path: req.url!, body });
+        res.end('OK');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/ping/abc`;
+      const r = await runCli(['run', '--table', PATTERN, '--heartbeat-url', base], { env: env() });
+      expect(r.code).toBe(78);
+      expect(pings).toEqual([
+        { method: 'GET', path: '/ping/abc/start', body: '' },
+        {
+          method: 'POST',
+          path: '/ping/abc/78',
+          body: 'tables=2 completed=1 skipped=0 failed=1 activated=1 deactivated=0 activation_skipped=0 failed_tables=tenant_b.special_packages\n',
+        },
+      ]);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it('--every ticks every matched table each round', async () => {
