@@ -28,11 +28,11 @@ function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
-// The commands that work on many tables at once (docs/tenants.md).
-function tenantOptions(cmd: Command): Command {
-  return cmd
-    .option('--concurrency <n>', 'with several tables: how many at once, one connection each (env SCHEDULER_CONCURRENCY; default 4)')
-    .option('--shard <k/n>', "only the tables in shard k of n, by a hash of each table's name (env SCHEDULER_SHARD, or JOB_COMPLETION_INDEX with SCHEDULER_SHARD_COUNT)");
+// The commands that work on many tables (docs/tenants.md). migrate takes one table at a time
+// (see src/cli/tenants/commands.ts), so it has no --concurrency.
+function tenantOptions(cmd: Command, concurrent = true): Command {
+  if (concurrent) cmd.option('--concurrency <n>', 'with several tables: how many at once, one connection each (env SCHEDULER_CONCURRENCY; default 4)');
+  return cmd.option('--shard <k/n>', "only the tables in shard k of n, by a hash of each table's name (env SCHEDULER_SHARD, or JOB_COMPLETION_INDEX with SCHEDULER_SHARD_COUNT)");
 }
 
 function expiryOption(cmd: Command): Command {
@@ -89,7 +89,7 @@ export function buildProgram(version: string, onCommand: Action): Command {
     .description('add the scheduling columns, partial indexes (built CONCURRENTLY) and history tables; idempotent')
     .option('--print', 'print the SQL and change nothing')
     .option('--no-history', 'leave out the history tables');
-  tenantOptions(historySchemaOption(migrate)).action((flags: Flags) => action('migrate', flags));
+  tenantOptions(historySchemaOption(migrate), false).action((flags: Flags) => action('migrate', flags));
 
   const status = connectionOptions(program.command('status'))
     .description('last run, next activations and deactivations, overdue and misconfigured packages');
