@@ -15,6 +15,7 @@ const read = (path: string) => readFileSync(fileURLToPath(new URL(`../${path}`, 
 // Parsed YAML, checked by the schema validator; the field checks only navigate it.
 type Manifest = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 const cronjob: Manifest = parse(read('deploy/kubernetes/cronjob.yaml'));
+const sharded: Manifest = parse(read('deploy/kubernetes/cronjob-sharded.yaml'));
 const deployment: Manifest = parse(read('deploy/kubernetes/deployment.yaml'));
 const secret: Manifest = parse(read('deploy/kubernetes/secret.example.yaml'));
 const pkg = JSON.parse(read('package.json')) as { version: string };
@@ -48,6 +49,7 @@ function expectHardenedPod(podSpec: Manifest) {
 describe('Kubernetes manifests', () => {
   it('validate against the Kubernetes schemas', () => {
     expect(() => new CronJob(cronjob).validate()).not.toThrow();
+    expect(() => new CronJob(sharded).validate()).not.toThrow();
     expect(() => new Deployment(deployment).validate()).not.toThrow();
     expect(() => new Secret(secret).validate()).not.toThrow();
   });
@@ -76,6 +78,33 @@ describe('Kubernetes manifests', () => {
     expect(cronjob.spec.successfulJobsHistoryLimit).toBeGreaterThan(0);
     expect(cronjob.spec.failedJobsHistoryLimit).toBeGreaterThan(0);
     expectHardenedPod(job.template.spec);
+  });
+
+  it('sharded CronJob: an Indexed Job with completions = parallelism = SCHEDULER_SHARD_COUNT, per-index failures, one at a time', () => {
+    expect(sharded.spec).toMatchObject({ schedule: '* * * * *', concurrencyPolicy: 'Forbid' });
+    const job = sharded.spec.jobTemplate.spec;
+    expect(job.completionMode).toBe('Indexed');
+    expect(job.completions).toBeGreaterThan(1);
+    expect(job.parallelism).toBe(job.completions);
+    expect(job.backoffLimitPerIndex).toBe(0);
+    expect(job.backoffLimit).toBeUndefined();
+    expect(job.activeDeadlineSeconds).toBeLessThan(60);
+    const c = container(job.template.spec);
+    expect(c.env.find((e: Manifest) => e.name === 'SCHEDULER_SHARD_COUNT').value).toBe(String(job.completions));
+    expect(c.args.slice(0, 3)).toEqual(['run', '--table', 'tenant_*.special_packages']);
+    expect(c.args).not.toContain('--shard'); // JOB_COMPLETION_INDEX picks the shard
+    expect(job.podFailurePolicy.rules).toEqual([
+      { action: 'FailIndex', onExitCodes: { containerName: 'package-scheduler', operator: 'In', values: [ExitCode.usage, ExitCode.software, ExitCode.config] } },
+      { action: 'Ignore', onExitCodes: { containerName: 'package-scheduler', operator: 'In', values: [ExitCode.tempFail] } },
+    ]);
+    expect(job.template.spec.restartPolicy).toBe('Never');
+    expectHardenedPod(job.template.spec);
+  });
+
+  it('the validator rejects a broken sharded manifest (the check can fail)', () => {
+    const broken = structuredClone(sharded);
+    broken.spec.jobTemplate.spec.completionMode = 'Sharded';
+    expect(() => new CronJob(broken).validate()).toThrow(/completionMode/);
   });
 
   it('Deployment: --every 60, a liveness probe on status --max-age, a grace period longer than a tick', () => {

@@ -9,7 +9,7 @@ export type Action = (command: CommandName, flags: Flags) => Promise<void>;
 function connectionOptions(cmd: Command): Command {
   return cmd
     .option('--database-url <url>', 'PostgreSQL URL (env DATABASE_URL; else libpq PG* variables)')
-    .option('--table <name>', 'packages table, optionally schema-qualified (env SCHEDULER_TABLE)', undefined)
+    .option('--table <name>', 'packages table, optionally schema-qualified; repeatable, * matches any run of characters (env SCHEDULER_TABLE, comma-separated)', collect)
     .option('--timezone <iana>', "business time zone (env SCHEDULER_TIMEZONE; default: the host's zone)")
     .option('--connect-timeout <ms>', 'connect timeout (env SCHEDULER_CONNECT_TIMEOUT; default 10000)')
     .option('--lock-timeout <ms>', 'lock_timeout inside the transaction (env SCHEDULER_LOCK_TIMEOUT; default 5000)')
@@ -21,6 +21,18 @@ function connectionOptions(cmd: Command): Command {
     .addOption(new Option('--env-file <path>').hideHelp().conflicts('settingsFile'))
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (env LOG_LEVEL; default info)')
     .exitOverride();
+}
+
+/** commander calls this for every --table: all of them are kept, in order. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+// The commands that work on many tables (docs/tenants.md). migrate takes one table at a time
+// (see src/cli/tenants/commands.ts), so it has no --concurrency.
+function tenantOptions(cmd: Command, concurrent = true): Command {
+  if (concurrent) cmd.option('--concurrency <n>', 'with several tables: how many at once, one connection each (env SCHEDULER_CONCURRENCY; default 4)');
+  return cmd.option('--shard <k/n>', "only the tables in shard k of n, by a hash of each table's name (env SCHEDULER_SHARD, or JOB_COMPLETION_INDEX with SCHEDULER_SHARD_COUNT)");
 }
 
 function expiryOption(cmd: Command): Command {
@@ -57,7 +69,7 @@ export function buildProgram(version: string, onCommand: Action): Command {
   const run = connectionOptions(program.command('run', { isDefault: true }).alias('run-once'))
     .description('apply every due activation and deactivation once (the default command)')
     .allowExcessArguments(true);
-  timezoneColumnOption(expiryOption(run))
+  tenantOptions(timezoneColumnOption(expiryOption(run)))
     .option('--dry-run', 'report exactly what a real run would do; change nothing')
     .option('--at <timestamp>', 'with --dry-run: evaluate as if now were this ISO 8601 time (no offset: local to --timezone)')
     .option('--every <seconds>', 'stay running and tick every N seconds (env SCHEDULER_EVERY)')
@@ -77,11 +89,11 @@ export function buildProgram(version: string, onCommand: Action): Command {
     .description('add the scheduling columns, partial indexes (built CONCURRENTLY) and history tables; idempotent')
     .option('--print', 'print the SQL and change nothing')
     .option('--no-history', 'leave out the history tables');
-  historySchemaOption(migrate).action((flags: Flags) => action('migrate', flags));
+  tenantOptions(historySchemaOption(migrate), false).action((flags: Flags) => action('migrate', flags));
 
   const status = connectionOptions(program.command('status'))
     .description('last run, next activations and deactivations, overdue and misconfigured packages');
-  historySchemaOption(timezoneColumnOption(expiryOption(status)))
+  tenantOptions(historySchemaOption(timezoneColumnOption(expiryOption(status))))
     .option('--limit <n>', 'how many upcoming changes of each kind to list (default 10)')
     .option('--max-age <seconds>', 'exit 1 when the last successful tick is older than this, or never happened');
   jsonOption(status, 'report').action((flags: Flags) => action('status', flags));
@@ -95,7 +107,7 @@ export function buildProgram(version: string, onCommand: Action): Command {
 
   const check = connectionOptions(program.command('check'))
     .description('validate table, columns, zone and indexes; show what is due and misconfigured rows');
-  jsonOption(timezoneColumnOption(expiryOption(check)), 'report').action((flags: Flags) => action('check', flags));
+  jsonOption(tenantOptions(timezoneColumnOption(expiryOption(check))), 'report').action((flags: Flags) => action('check', flags));
 
   return program;
 }

@@ -3,95 +3,25 @@
 // Pure: the caller passes in the environment (process.env merged over the .env file).
 import { ConfigError, UsageError } from '../errors.js';
 import { parseColumnRef, parseQualifiedName, type ColumnRef, type QualifiedName } from '../table/identifiers.js';
-import type { ConnectionOptions } from '../db/resources.js';
 import type { ExpiryMode } from '../tick/due-sql.js';
 import { checkTimestamp } from './timestamps.js';
 import { integer, invalid, names, nonEmpty, oneOf, pick, type Env, type Sourced } from './values.js';
 import { connectionOptions, secretsOf } from './connection.js';
 import { HEARTBEAT_TIMEOUT_MS, monitoringSettings } from './monitoring.js';
 import { isZoneName, unknownZoneMessage } from './zone-name.js';
+import { concurrencySetting, DEFAULT_TABLE, shardSetting, singleTable, tableSelection, type TableSelection } from './tables.js';
 
 export type { Env } from './values.js';
 export { secretsOf } from './connection.js';
 export { checkTimestamp } from './timestamps.js';
 
-export type CommandName = 'run' | 'check' | 'migrate' | 'status' | 'history';
+export type { CommandName, Config, Flags, LogLevel } from './types.js';
+import type { CommandName, Config, Flags, LogLevel } from './types.js';
 
-/** Flag values as commander hands them over: strings, or booleans for switches. */
-export interface Flags {
-  databaseUrl?: string;
-  table?: string;
-  timezone?: string;
-  expiry?: string;
-  dryRun?: boolean;
-  at?: string;
-  every?: string;
-  connectTimeout?: string;
-  lockTimeout?: string;
-  statementTimeout?: string;
-  logLevel?: string;
-  /** commander's `--no-history` sets this to false. */
-  history?: boolean;
-  historySchema?: string;
-  historyDays?: string;
-  notify?: string;
-  envFile?: string;
-  print?: boolean;
-  json?: boolean;
-  limit?: string;
-  maxAge?: string;
-  package?: string;
-  since?: string;
-  metricsFile?: string;
-  heartbeatUrl?: string;
-  heartbeatTimeout?: string;
-  timezoneColumn?: string;
-}
-
-export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-export interface Config {
-  command: CommandName;
-  connection: ConnectionOptions;
-  /** Strings to scrub from anything printed: the password, however it was given. */
-  secrets: string[];
-  table: QualifiedName;
-  /** The default business zone: every row's, or the rows' whose own zone is NULL. */
-  timezone: string;
-  /** Neither --timezone nor SCHEDULER_TIMEZONE was set: `timezone` is the host's (worth a warning). */
-  timezoneFromHost: boolean;
-  /** run, check, status: where each row's own zone is (--timezone-column). */
-  timezoneColumn?: ColumnRef;
-  expiry: ExpiryMode;
-  dryRun: boolean;
-  at?: string;
-  everySeconds?: number;
-  lockTimeoutMs: number;
-  statementTimeoutMs: number;
-  logLevel: LogLevel;
-  /** `false` with --no-history; otherwise where history lives and how long it is kept. */
-  history: false | { schema?: string; retentionDays: number };
-  notifyChannel?: string;
-  /** check, status, history: print JSON instead of a table. */
-  json: boolean;
-  /** status: upcoming changes of each kind (default 10); history: events (default 50). */
-  limit: number;
-  /** status --max-age: exit 1 when the last success is older than this. */
-  maxAgeSeconds?: number;
-  /** history --since, a checked ISO 8601 timestamp. */
-  since?: string;
-  /** history --package. */
-  packageId?: string;
-  /** run: Prometheus text file, replaced atomically after each tick. */
-  metricsFile?: string;
-  /** run: heartbeat base URL (Healthchecks-style: /start, then /<exit code>). */
-  heartbeatUrl?: string;
-  heartbeatTimeoutMs: number;
-}
-
 export const DEFAULTS = {
-  table: 'special_packages',
+  table: DEFAULT_TABLE,
   expiry: 'date' as ExpiryMode,
   connectTimeoutMs: 10_000,
   lockTimeoutMs: 5_000,
@@ -129,7 +59,13 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
   const statementTimeoutMs = milliseconds(
     flags.statementTimeout, env, { flag: '--statement-timeout', env: 'SCHEDULER_STATEMENT_TIMEOUT' }, DEFAULTS.statementTimeoutMs,
   );
-  const table = tableSetting(flags, env);
+  const manyTables = ['run', 'migrate', 'check', 'status'].includes(command);
+  const selection: TableSelection = manyTables ? tableSelection(flags.table, env) : { entries: [], single: singleTable(flags.table, env, command) };
+  const concurrency = manyTables ? concurrencySetting(flags.concurrency, env) : 1;
+  const shard = manyTables ? shardSetting(flags.shard, env) : undefined;
+  // A shard of one literal table is still a selection: the table may not be this shard's.
+  const tables = manyTables && (selection.single === undefined || shard !== undefined) ? selection.entries : undefined;
+  const table = selection.single ?? { name: DEFAULTS.table };
   const { timezone, fromHost: timezoneFromHost } = timezoneSetting(flags, env, options.hostTimezone);
   const timezoneColumn = ['run', 'check', 'status'].includes(command) ? timezoneColumnSetting(flags, env) : undefined;
   const expiry = oneOf(nonEmpty(pick(flags.expiry, env, { flag: '--expiry', env: 'SCHEDULER_EXPIRY' })), ['date', 'instant'] as const, DEFAULTS.expiry);
@@ -174,6 +110,9 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
     connection: { ...connection, connectTimeoutMs },
     secrets: secretsOf(flags, env),
     table,
+    ...(tables ? { tables } : {}),
+    concurrency,
+    ...(shard ? { shard } : {}),
     timezone,
     timezoneFromHost,
     timezoneColumn,
@@ -204,10 +143,7 @@ function timestamp(source: Sourced): string {
 
 /** The packages table, parsed as PostgreSQL would; `migrate --print` needs only this and history. */
 export function tableSetting(flags: Flags, env: Env): QualifiedName {
-  const source = nonEmpty(pick(flags.table, env, { flag: '--table', env: 'SCHEDULER_TABLE' }));
-  const table = parseQualifiedName(source?.value ?? DEFAULTS.table);
-  if (typeof table === 'string') throw invalid(source!, table);
-  return table;
+  return singleTable(flags.table, env, 'migrate --print');
 }
 
 /** Also used on its own after a failed build, so the failure line honours the requested level. */

@@ -21,8 +21,9 @@ export interface ConnectionOptions {
 
 const END_GRACE_MS = 2000;
 
-export async function withConnection<T>(options: ConnectionOptions, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({
+/** pg's settings for a connection: also those of every connection in a pool (src/tenants/pool.ts). */
+export function clientConfig(options: ConnectionOptions): pg.ClientConfig {
+  return {
     connectionString: options.connectionString,
     host: options.host,
     port: options.port,
@@ -33,7 +34,11 @@ export async function withConnection<T>(options: ConnectionOptions, fn: (client:
     application_name: options.applicationName ?? 'package-scheduler',
     ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
     types,
-  });
+  };
+}
+
+export async function withConnection<T>(options: ConnectionOptions, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client(clientConfig(options));
   // Without a listener, a connection dropped between queries is an uncaught 'error' event
   // that kills the process with a stack trace; the failing query reports it instead.
   let lost: unknown;
@@ -80,7 +85,7 @@ function hasPassword(client: pg.Client): boolean {
 }
 
 /** `passwordMissingFor`: the user the server wanted a password for, when none was given. */
-function connectError(error: unknown, passwordMissingFor?: string): Error {
+export function connectError(error: unknown, passwordMissingFor?: string): Error {
   if (passwordMissingFor !== undefined) {
     return new ConfigError(
       `the server asks for a password for user "${passwordMissingFor}" and none is set: put it in the URL, or set PGPASSWORD or PGPASSWORD_FILE`,

@@ -40,11 +40,27 @@ const TOO_MANY = 'too many parts';
 
 /** Dot-separated identifiers, each plain or double-quoted; at most `max` of them. */
 function parseIdentifiers(input: string, max: number): string[] | string {
-  const parts: string[] = [];
+  const parts = parseIdentifierParts(input, max, UNQUOTED);
+  return typeof parts === 'string' ? parts : parts.map((p) => p.text);
+}
+
+/** One dot-separated part as written: its text (folded when unquoted) and whether it was quoted. */
+export interface IdentifierPart {
+  text: string;
+  quoted: boolean;
+}
+
+/**
+ * The parser behind parseQualifiedName, with the rule for unquoted parts given: table
+ * patterns (tenants/patterns.ts) allow `*` in them, and need to know which parts were quoted.
+ */
+export function parseIdentifierParts(input: string, max: number, unquoted: RegExp = UNQUOTED): IdentifierPart[] | string {
+  const parts: IdentifierPart[] = [];
   let i = 0;
   while (i <= input.length) {
     let part: string;
-    if (input[i] === '"') {
+    const quoted = input[i] === '"';
+    if (quoted) {
       let j = i + 1;
       part = '';
       for (;;) {
@@ -66,20 +82,22 @@ function parseIdentifiers(input: string, max: number): string[] | string {
     } else {
       const end = input.indexOf('.', i);
       const raw = end === -1 ? input.slice(i) : input.slice(i, end);
-      if (!UNQUOTED.test(raw)) {
+      if (!unquoted.test(raw)) {
         return `"${raw}" is not a plain identifier (letters, digits, _ and $; double-quote anything else)`;
       }
       part = raw.toLowerCase();
       i += raw.length;
     }
     if (Buffer.byteLength(part) > MAX_IDENTIFIER_BYTES) return `identifier "${part}" is longer than 63 bytes`;
-    parts.push(part);
+    parts.push({ text: part, quoted });
     if (i === input.length) break;
     if (input[i] !== '.') return `unexpected character after identifier in "${input}"`;
     i++;
   }
   return parts.length > max ? TOO_MANY : parts;
 }
+
+export const TOO_MANY_PARTS = TOO_MANY;
 
 export function quoteIdent(identifier: string): string {
   return `"${identifier.replace(/"/g, '""')}"`;

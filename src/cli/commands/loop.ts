@@ -6,7 +6,7 @@ import type { Config } from '../../config/config.js';
 import { reportFailure } from '../failure.js';
 import { lostLog } from '../log.js';
 import type { CommandContext } from './context.js';
-import { observedTick, tickOutcome } from './observed-tick.js';
+import { observedRound } from './observed-tick.js';
 
 export async function loop(config: Config, context: CommandContext): Promise<number> {
   const { logger } = context;
@@ -30,7 +30,7 @@ export async function loop(config: Config, context: CommandContext): Promise<num
       const started = Date.now();
       let outcome = 'the tick failed and was rolled back';
       try {
-        outcome = tickOutcome(await observedTick(config, context));
+        outcome = await observedRound(config, context);
       } catch (error) {
         reportFailure('tick.failed', error, logger, config.secrets, { retrying: true });
       }

@@ -7,7 +7,9 @@ import { historySettings, tableSetting, type Env, type Flags } from '../../confi
 import { migrateOptions } from '../options.js';
 import { writeReport, type CommandHandler } from './context.js';
 
-export const migrate: CommandHandler = async (config, { logger }) => {
+export const migrate: CommandHandler = async (config, context) => {
+  if (config.tables) return (await import('../tenants/commands.js')).migrateMany(config, context);
+  const { logger } = context;
   await withConnection(config.connection, (client) => applyMigration(client, migrateOptions(config), logger));
   return ExitCode.ok;
 };

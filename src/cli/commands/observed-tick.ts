@@ -64,3 +64,13 @@ export function tickOutcome(result: TickResult): string {
   const { activated, deactivated, activationSkipped } = result.counts;
   return `the tick committed ${activated + deactivated + activationSkipped} changes (activated ${activated}, deactivated ${deactivated}, activation skipped ${activationSkipped})`;
 }
+
+/** What a run over many tables did, for the one line of a log that could not be written. */
+export const MANY_TABLES_OUTCOME = "each table's tick committed or rolled back on its own (run.completed says which)";
+
+/** One round of --every: one tick, or one run over many tables (which reports its own failures); what it did. */
+export async function observedRound(config: Config, context: CommandContext): Promise<string> {
+  if (!config.tables) return tickOutcome(await observedTick(config, context));
+  await (await import('../tenants/run.js')).runMany(config, context);
+  return MANY_TABLES_OUTCOME;
+}

@@ -2,12 +2,17 @@
 import { ExitCode } from '../../errors.js';
 import { lostLog } from '../log.js';
 import type { CommandContext, CommandHandler } from './context.js';
-import { observedTick, tickOutcome } from './observed-tick.js';
+import { MANY_TABLES_OUTCOME, observedTick, tickOutcome } from './observed-tick.js';
 
 export const run: CommandHandler = async (config, context) => {
   if (config.everySeconds !== undefined) {
     const { loop } = await import('./loop.js');
     return loop(config, context);
+  }
+  // Many tables (a list, a pattern, a shard): src/cli/tenants/run.ts; one table stays as it was.
+  if (config.tables) {
+    const code = await untilTickEnds(context, async () => (await import('../tenants/run.js')).runMany(config, context));
+    return lostLog(context.logger, code, MANY_TABLES_OUTCOME);
   }
   const result = await untilTickEnds(context, () => observedTick(config, context));
   return lostLog(context.logger, ExitCode.ok, tickOutcome(result));

@@ -10,6 +10,7 @@ import { print, type CommandHandler } from './context.js';
 export const EXIT_STALE = 1;
 
 export const status: CommandHandler = async (config, context) => {
+  if (config.tables) return (await import('../tenants/commands.js')).statusMany(config, context);
   const report = await withConnection(config.connection, (client) => readStatus(client, statusOptions(config)));
   print(context, config.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
   const maxAge = config.maxAgeSeconds;
