@@ -42,7 +42,9 @@ const TEMPORARY_SQLSTATE_CLASSES = new Set([
   '40', // transaction rollback: serialization_failure, deadlock_detected
   '58', // system error (I/O)
 ]);
-const TEMPORARY_SQLSTATES = new Set(['55P03', '55006', '25006']); // lock_not_available, object_in_use, read_only_sql_transaction
+// lock_not_available, object_in_use, read_only_sql_transaction, idle_in_transaction_session_timeout,
+// transaction_timeout (PostgreSQL 17: a DBA's limit on the whole transaction, like statement_timeout)
+const TEMPORARY_SQLSTATES = new Set(['55P03', '55006', '25006', '25P03', '25P04']);
 
 // SQLSTATEs that no retry will fix.
 const CONFIG_SQLSTATE_CLASSES = new Set([

@@ -67,8 +67,13 @@ export class LineBuffer {
   private writeAll(bytes: Buffer): void {
     if (this.broken) return;
     try {
-      // A reader that went away (`| head`): the remaining lines have nowhere to go.
-      if (writeFully(this.fd, bytes) === 'closed') this.broken = true;
+      // A reader that went away (`run | head`): the remaining lines have nowhere to go, and the
+      // changes they describe are committed. That is a lost log like a full disk, reported the
+      // same way (exit 74, one stderr line); only a report's reader may leave early (print).
+      if (writeFully(this.fd, bytes) === 'closed') {
+        this.broken = true;
+        this.failure = Object.assign(new Error('EPIPE: the reader of stdout closed the pipe'), { code: 'EPIPE' });
+      }
     } catch (error) {
       this.broken = true;
       this.failure = error as Error;

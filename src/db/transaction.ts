@@ -35,7 +35,11 @@ export const IDLE_WITHOUT_STATEMENT_TIMEOUT_MS = 60_000;
 function idleLimit(options: TransactionOptions): string {
   const statement = options.statementTimeoutMs ?? 0;
   const idle = statement === 0 ? IDLE_WITHOUT_STATEMENT_TIMEOUT_MS : Math.max(statement, IDLE_FLOOR_MS);
-  return `; SET LOCAL idle_in_transaction_session_timeout = ${milliseconds(idle)}`;
+  // tcp_user_timeout, the same bound, for a client that stops while the server is still sending
+  // it a page (a page of long names outgrows the socket buffers): the server then waits in
+  // ClientWrite, where no statement or idle timeout can fire, but the kernel gives up on a peer
+  // that takes no data for that long and the server ends the session. TCP connections only.
+  return `; SET LOCAL idle_in_transaction_session_timeout = ${milliseconds(idle)}; SET LOCAL tcp_user_timeout = ${milliseconds(idle)}`;
 }
 
 export async function withTransaction<T>(
@@ -50,8 +54,12 @@ export async function withTransaction<T>(
   // DateStyle and IntervalStyle are pinned too: a key or value cast to text (a date key, an
   // infinity) must read the same whatever the database's or role's settings. TimeZone is not:
   // every time rule names its zone, and updated_at of a zone-less type is the CRM's own local time.
+  // READ COMMITTED is pinned as well: the tick is built on it (SKIP LOCKED leaves a row an admin
+  // holds for the next tick; the state row is upserted after a skipped run may have written it).
+  // Under a database's default_transaction_isolation of REPEATABLE READ or SERIALIZABLE, a run
+  // that merely found the lock taken would make the running tick fail 40001 and roll back.
   const begin =
-    `${options.readOnly ? 'BEGIN READ ONLY' : 'BEGIN'}; SET LOCAL statement_timeout = ${milliseconds(options.statementTimeoutMs)}; ` +
+    `BEGIN ISOLATION LEVEL READ COMMITTED${options.readOnly ? ' READ ONLY' : ''}; SET LOCAL statement_timeout = ${milliseconds(options.statementTimeoutMs)}; ` +
     `SET LOCAL lock_timeout = ${milliseconds(options.lockTimeoutMs)}; SET LOCAL DateStyle = ISO; SET LOCAL IntervalStyle = postgres${idleLimit(options)}`;
   try {
     await firstMessage(client, begin);

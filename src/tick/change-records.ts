@@ -34,7 +34,9 @@ export function changeRecordsSql(table: PackagesTable): string {
  * depends on standard_conforming_strings. due_at and valid_until need no escaping (to_char, infinity).
  */
 function copyText(expression: string): string {
-  return `coalesce(replace(replace(replace(${expression}, chr(92), chr(92) || chr(92)), chr(9), chr(92) || 't'), chr(10), chr(92) || 'n'), ${NULL_TEXT})`;
+  // COLLATE "C": replace() refuses a text of a nondeterministic (case-insensitive) collation,
+  // which a CRM may give its name or zone column.
+  return `coalesce(replace(replace(replace((${expression}) COLLATE "C", chr(92), chr(92) || chr(92)), chr(9), chr(92) || 't'), chr(10), chr(92) || 'n'), ${NULL_TEXT})`;
 }
 
 /** A row of the tick statement, as pg returns it in array mode: the kind's digit, then the record. */

@@ -166,7 +166,8 @@ export function clockRefs(params: Params, table: PackagesTable, clock: TickClock
   // spec ('+03:00' as UTC-3, 'UTC-167') becomes NULL here, so no condition on its row can be
   // true and it is never changed (zone-guard.ts reports it with the unknown zones).
   const given = `coalesce(${table.zone.expression}, ${defaultZone})`;
-  const zone = `(CASE WHEN ${given} ~* ${params.add(ZONE_NAME_PATTERN, 'text')} THEN ${given} END)`;
+  // COLLATE "C": a zone column with a nondeterministic (case-insensitive) collation cannot take a regular expression.
+  const zone = `(CASE WHEN (${given}) COLLATE "C" ~* ${params.add(ZONE_NAME_PATTERN, 'text')} THEN ${given} END)`;
   return { instant, zone, defaultZone, perRow: { unknownZones: params.add(clock.unknownZones ?? [], 'text[]') } };
 }
 

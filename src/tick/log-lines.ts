@@ -52,7 +52,7 @@ export function logChanges(result: TickCompleted, spool: ChangeSpool, logger: Lo
   for (const u of result.timezoneUnknown) {
     logger.warn(
       { runId, event: 'package.timezone_unknown', table, dryRun, packageId: u.packageId, name: u.name, timezone: u.timezone },
-      'package left alone: PostgreSQL does not know its time zone',
+      'package left alone: its time zone is not one PostgreSQL knows as an IANA name',
     );
   }
 }

@@ -92,7 +92,7 @@ async function zonesOf(
 ): Promise<string[]> {
   const params = new Params();
   const zone = zoneSql(params, table, clock.timezone);
-  const misnamed = misnamedOnly ? ` AND NOT (${zone} ~* ${params.add(ZONE_NAME_PATTERN, 'text')})` : '';
+  const misnamed = misnamedOnly ? ` AND NOT ((${zone}) COLLATE "C" ~* ${params.add(ZONE_NAME_PATTERN, 'text')})` : '';
   const { rows } = await query<{ zone: string }>(
     client,
     params.statement(`SELECT DISTINCT ${zone} AS zone FROM ${packagesFromSql(table)} WHERE ${scope(params, table, expiry, clock, which)}${misnamed}`),
