@@ -1,5 +1,5 @@
-// Adversarial review of issues 18 and 19: each test reproduces a defect against the built CLI on
-// a real PostgreSQL and FAILS on the reviewed main. Copy any one of them on its own.
+// Set-ups a second review found breaking the promise: a SERIALIZABLE default, a client stopped
+// mid-page, a case-insensitive zone column, zone abbreviations, transaction_timeout, a closed stdout.
 import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
