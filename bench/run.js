@@ -18,9 +18,10 @@ import { applyTickStatement } from '../dist/tick/tick-sql.js';
 import { historyDdl } from '../dist/history/history-sql.js';
 import { rowByRowJob } from './row-by-row-job.js';
 import { tenantsBench } from './tenants.js';
+import { citusBench } from './citus.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
-// BENCH_ONLY=cold,size,zones,due,rowbyrow,tenants runs some sections (and then does not rewrite RESULTS.md).
+// BENCH_ONLY=cold,size,zones,due,rowbyrow,tenants,citus runs some sections (and then does not rewrite RESULTS.md); citus needs CITUS_URL (see bench/citus.js).
 const ONLY = process.env.BENCH_ONLY?.split(',');
 const wanted = (section) => !ONLY || ONLY.includes(section);
 const MAX_ROWS = Number(process.env.BENCH_MAX_ROWS ?? 1_000_000);
@@ -480,6 +481,8 @@ try {
   if (wanted('rowbyrow')) await setBased(client, url.toString());
   if (wanted('due')) await dueRows(client, url.toString());
   if (wanted('tenants')) await tenantsBench({ client, url: url.toString(), log, median, ms, results, createPackages, withIndexes, RUNS, root, bin, work });
+  if (wanted('citus') && process.env.CITUS_URL) await citusBench(client, process.env.CITUS_URL, results, RUNS, log);
+  else if (ONLY?.includes('citus')) throw new Error('BENCH_ONLY=citus needs CITUS_URL (. /tmp/citus-lab.env)');
   const meta = [
     `date: ${new Date().toISOString()}`,
     `node ${process.version}, PostgreSQL ${rows[0].server_version} (${server.kind}), ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'})`,

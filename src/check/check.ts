@@ -13,6 +13,8 @@ import { resolvePackagesTable } from '../table/packages-table.js';
 import { displayName } from '../db/sql-fragments.js';
 import { previewInTransaction, type ExpiryMode, type TickCompleted } from '../tick/tick.js';
 import { unknownZoneMessage } from '../config/zone-name.js';
+import { citusProblem } from '../citus/apply.js';
+import { describeTopology, type CitusTopology } from '../citus/topology.js';
 
 export interface CheckOptions {
   table: QualifiedName;
@@ -35,6 +37,8 @@ export interface CheckReport {
   misconfiguredCount: number;
   /** Active, valid_until passed, auto_deactivate off: no tick switches them off. */
   stayingOn: StayingOn;
+  /** Where the citus extension is installed: what Citus does with the table (topology.ts). */
+  citus?: CitusTopology & { description: string };
 }
 
 /**
@@ -54,6 +58,8 @@ async function checkInTransaction(client: Queryable, options: CheckOptions): Pro
   if (!zone[0]?.known) throw new ConfigError(unknownZoneMessage(options.timezone, 'not in pg_timezone_names'));
 
   const table = await resolvePackagesTable(client, options.table, { timezoneColumn: options.timezoneColumn });
+  const unsupported = citusProblem(table, table.citus, false);
+  if (unsupported) throw unsupported;
   const display = displayName(table);
   const warnings: string[] = [];
 
@@ -87,5 +93,6 @@ async function checkInTransaction(client: Queryable, options: CheckOptions): Pro
     misconfigured: [...zones.rows, ...misconfigured.rows],
     misconfiguredCount: zones.rows.length + misconfigured.total,
     stayingOn,
+    ...(table.citus ? { citus: { ...table.citus, description: describeTopology(table.citus) } } : {}),
   };
 }

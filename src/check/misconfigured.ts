@@ -23,7 +23,8 @@ export async function findMisconfigured(
              (CASE WHEN p.scheduled AND p.schedule_date IS NOT NULL AND p.auto_activate IS NOT TRUE
                    THEN 'scheduled but auto_activate is off: it will not be activated automatically' END),
              (CASE WHEN p.scheduled AND p.auto_activate AND NOT isfinite(p.schedule_date)
-                   THEN format('schedule_date is %s: it will never be activated (set the date it is due on)', p.schedule_date) END),
+                   THEN CASE WHEN p.schedule_date > date 'epoch' THEN 'schedule_date is infinity' ELSE 'schedule_date is -infinity' END
+                        || ': it will never be activated (set the date it is due on)' END),
              (CASE WHEN p.auto_deactivate AND p.valid_until IS NULL
                    THEN 'auto_deactivate without valid_until: it will never be deactivated' END)
            ) AS problems(problem)

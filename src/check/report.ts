@@ -7,6 +7,7 @@ export function formatCheckReport(report: CheckReport): string {
   lines.push(`table      ${report.table}`);
   lines.push(`timezone   ${report.timezone} (now ${due.now})`);
   lines.push(`key        ${report.key.length === 1 ? report.key[0] : `(${report.key.join(', ')}): package ids are its values in this order`}`);
+  if (report.citus) lines.push(`citus      ${report.citus.description}`);
   for (const index of report.indexes) lines.push(`index      ${index.name}: ${index.state}`);
   for (const warning of report.warnings) lines.push(`warning    ${warning}`);
   lines.push('');

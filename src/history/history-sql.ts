@@ -8,6 +8,14 @@ import { Params, type Statement } from '../db/params.js';
 
 
 export function historyDdl(schema?: string): string {
+  return historyDdlStatements(schema).join(';\n\n') + ';';
+}
+
+/**
+ * The same DDL, one statement each: Citus, creating a table in a distributed schema, refuses a
+ * query string of several commands ("cannot insert multiple commands into a prepared statement").
+ */
+export function historyDdlStatements(schema?: string): string[] {
   const state = quoteQualified({ schema, name: STATE_TABLE });
   const events = quoteQualified({ schema, name: EVENTS_TABLE });
   return `CREATE TABLE IF NOT EXISTS ${state} (
@@ -43,7 +51,7 @@ CREATE INDEX IF NOT EXISTS package_scheduler_events_package_idx
   ON ${events} (packages_table, package_id, happened_at DESC);
 
 CREATE INDEX IF NOT EXISTS package_scheduler_events_happened_at_idx
-  ON ${events} (happened_at);`;
+  ON ${events} (happened_at)`.split(/;\n\n/);
 }
 
 /**

@@ -4,7 +4,7 @@ import { explainReadOnly, withSessionLimits, withTransaction, type Queryable } f
 import type { QualifiedName } from '../table/identifiers.js';
 import type { Logger } from '../logger.js';
 import { displayName } from '../db/sql-fragments.js';
-import { historyDdl } from '../history/history-sql.js';
+import { historyDdlStatements } from '../history/history-sql.js';
 import { addColumnsSql } from './migration-sql.js';
 import { ensureIndexes } from './indexes.js';
 import { locateTable, resolvePackagesTable, type HistorySetting, type LocatedTable } from '../table/packages-table.js';
@@ -67,7 +67,9 @@ async function migrateSteps(client: Queryable, located: LocatedTable, options: M
 
   if (options.history !== false) {
     const schema = options.history?.schema ?? located.schema;
-    await ddl(historyDdl(schema));
+    await inTransaction(client, options, async () => {
+      for (const statement of historyDdlStatements(schema)) await client.query(statement);
+    });
     result.historySchema = schema;
   }
 

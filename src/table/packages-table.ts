@@ -6,6 +6,7 @@ import { quoteIdent, quoteQualified, type ColumnRef, type QualifiedName } from '
 import { resolveZoneColumn, type ZoneSource } from './zone-column.js';
 import { displayName } from '../db/sql-fragments.js';
 import { EVENTS_TABLE, STATE_TABLE, historyTables, type HistoryTables } from '../history/tables.js';
+import { citusTopology, type CitusTopology } from '../citus/topology.js';
 export { historyTables, type HistoryTables } from '../history/tables.js';
 
 export type ValidUntilType = 'date' | 'timestamp' | 'timestamptz';
@@ -30,6 +31,8 @@ export interface PackagesTable {
   history?: HistoryTables;
   /** Each row's own zone (--timezone-column), when set. */
   zone?: ZoneSource;
+  /** Where the citus extension is installed: what Citus does with the table (citus/topology.ts). */
+  citus?: CitusTopology;
 }
 
 /** Run history: off, or where its tables live (default: the packages table's schema) and how long events are kept. */
@@ -68,6 +71,7 @@ interface CatalogRow {
   keys: string[][];
   history_schema: string;
   has_history: boolean;
+  citus: boolean;
 }
 
 // One round trip: the relation, its column types and its primary key.
@@ -91,7 +95,9 @@ SELECT n.nspname AS schema,
            AND (i.indisprimary OR (i.indisvalid AND k.not_null))) AS keys,
        h.schema AS history_schema,
        to_regclass(format('%I.%I', h.schema, $3::text)) IS NOT NULL
-         AND to_regclass(format('%I.%I', h.schema, $4::text)) IS NOT NULL AS has_history
+         AND to_regclass(format('%I.%I', h.schema, $4::text)) IS NOT NULL AS has_history,
+       -- Citus: only then does the tick read its catalog (one more statement, citus/topology.ts).
+       EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS citus
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
   CROSS JOIN LATERAL (SELECT coalesce($2::text, n.nspname::text) AS schema) AS h
@@ -110,6 +116,8 @@ export interface LocatedTable {
   /** The schema history tables belong in, and whether they exist there. */
   historySchema: string;
   hasHistory: boolean;
+  /** Whether the citus extension is installed in the database. */
+  citus: boolean;
 }
 
 /** Finds the table the way PostgreSQL would (search_path, quoting); ConfigError when absent. */
@@ -143,6 +151,7 @@ export async function locateTable(client: Queryable, table: QualifiedName, histo
     keys: row.keys,
     historySchema: row.history_schema,
     hasHistory: row.has_history,
+    citus: row.citus,
   };
 }
 
@@ -187,11 +196,13 @@ export async function resolvePackagesTable(
   }
   if (problems.length > 0) throw new ConfigError(problems.join('; '));
   const zone = options.timezoneColumn ? await resolveZoneColumn(client, row, options.timezoneColumn) : undefined;
+  const quoted = quoteQualified({ schema: row.schema, name: row.name });
+  const citus = row.citus ? await citusTopology(client, quoted) : undefined;
 
   return {
     schema: row.schema,
     name: row.name,
-    quoted: quoteQualified({ schema: row.schema, name: row.name }),
+    quoted,
     key: key!.map(quoteIdent),
     keyNames: key!,
     nameColumn: row.columns['name'] !== undefined ? quoteIdent('name') : undefined,
@@ -199,6 +210,7 @@ export async function resolvePackagesTable(
     hasUpdatedAt,
     history: options.history && row.hasHistory ? historyTables(row.historySchema) : undefined,
     ...(zone ? { zone } : {}),
+    ...(citus ? { citus } : {}),
   };
 }
 

@@ -5,6 +5,8 @@ import { collect, tickClock, type Changes, type TickContext } from './context.js
 import type { Runner } from '../history/history-sql.js';
 import { applyTickStatement, previewTickStatement } from './tick-sql.js';
 import { rowsInZones, withUnknownZonesLeftOut } from './zone-guard.js';
+import { applyOnCitus } from '../citus/apply.js';
+import { managedByCitus } from '../citus/topology.js';
 
 /** Who a real tick is, as the state row, history events and notifications name it. */
 export type Tick = { tableName: string; runId: string; runner: Runner };
@@ -13,6 +15,7 @@ export type Tick = { tableName: string; runId: string; runner: Runner };
 export async function apply(tick: TickContext<ChangeSpool>, who: Tick): Promise<Changes> {
   const { table, options } = tick;
   const recording = table.history && { tables: table.history, ...who };
+  if (managedByCitus(table.citus)) return applyOnCitus(tick, table.citus, recording);
   const { value, unknown } = await withUnknownZonesLeftOut(tick, (unknownZones) =>
     collect(tick, applyTickStatement(table, options.expiry, tickClock(tick, unknownZones), recording)),
   );

@@ -85,12 +85,17 @@ export function tickClock(tick: Pick<TickContext, 'clock' | 'options'>, unknownZ
   return { instant: tick.clock.instant, timezone: tick.options.timezone, unknownZones };
 }
 
-/** Reads a tick statement's changes page by page: counted and listed in the result, every record spooled. */
-export async function collect<S extends ChangeSpool | undefined>(tick: TickContext<S>, statement: Statement): Promise<Changes<S>> {
+/**
+ * Reads a tick statement's changes page by page: counted and listed in the result, every record
+ * spooled. Several statements (one per shard on Citus) make one result and one spool.
+ */
+export async function collect<S extends ChangeSpool | undefined>(tick: TickContext<S>, statements: Statement | Statement[]): Promise<Changes<S>> {
   const spool = tick.spool();
   const collector = new ChangeCollector(tick.base, spool && ((records) => spool.append(records)));
   try {
-    await readPages<ChangeRow>(tick.client, statement, PAGE_ROWS, (rows) => collector.addPage(rows));
+    for (const statement of Array.isArray(statements) ? statements : [statements]) {
+      await readPages<ChangeRow>(tick.client, statement, PAGE_ROWS, (rows) => collector.addPage(rows));
+    }
   } catch (error) {
     spool?.close();
     throw error;

@@ -100,8 +100,9 @@ export function packagesFromSql(table: PackagesTable): string {
  * is FOR NO KEY UPDATE, the one the UPDATE of non-key columns takes anyway: FOR UPDATE would
  * conflict with the KEY SHARE lock of a customer's open INSERT of a booking that references the
  * package (SKIP LOCKED would hide the package), and would make such inserts wait for the tick.
+ * `scope`: a further condition on `p` (on Citus, the distribution values of one shard).
  */
-export function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRefs, lockRows: boolean): string {
+export function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRefs, lockRows: boolean, scope?: string): string {
   const passed = validUntilPassedSql(table.validUntilType, expiry, c);
   const D = localDate(c);
   const dueLocal = `(p.schedule_date + coalesce(p.schedule_time, time '00:00'))`;
@@ -123,6 +124,8 @@ export function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRef
     deactivationDue = `${candidates.deactivation} AND ${known(passed)}`;
     expired = `p.valid_until IS NOT NULL AND ${known(passed)}`;
   }
+  const due = `(${activationDue})
+      OR (${deactivationDue})`;
   // One zone: every row's is the default, which the caller knows; only per-row zones travel.
   return `
   SELECT ${keyColumnsSql(table, 'p', 'key_')},
@@ -132,8 +135,7 @@ export function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRef
          (${deactivationDue}) IS TRUE AS deactivation_due,
          CASE WHEN (${activationDue}) IS TRUE THEN ${dueLocal} END AS due_local
     FROM ${packagesFromSql(table)}
-   WHERE (${activationDue})
-      OR (${deactivationDue})${lockRows ? `
+   WHERE ${scope ? `(${scope}) AND (${due})` : due}${lockRows ? `
      FOR NO KEY UPDATE OF p SKIP LOCKED` : ''}`;
 }
 

@@ -27,7 +27,7 @@ export function tickMarker(table: Pick<PackagesTable, 'quoted'>): string {
  * stored, after the CRM's BEFORE UPDATE triggers: a change a trigger undid (is_active kept, the
  * schedule set again) is not reported, logged, counted or recorded, because it was not made.
  */
-function reportColumnsSql(table: PackagesTable, c: ClockRefs, updated: boolean): string {
+export function reportColumnsSql(table: PackagesTable, c: ClockRefs, updated: boolean): string {
   const changes = updated
     ? `d.activate AND p.is_active IS TRUE AND p.scheduled IS NOT TRUE AS activate,
          d.skip_activation AND p.scheduled IS NOT TRUE AS skip_activation,
@@ -43,6 +43,13 @@ function reportColumnsSql(table: PackagesTable, c: ClockRefs, updated: boolean):
               THEN greatest(0, floor(extract(epoch FROM ${c.instant} - (d.due_local AT TIME ZONE ${c.perRow ? 'd.zone' : c.zone}))))::bigint END AS late_seconds,
          ${validUntilTextSql(table.validUntilType)} AS valid_until,
          d.zone AS timezone`;
+}
+
+/** The UPDATE's SET list: what each decision (`d`) does to its row (`p`). */
+export function setChangesSql(table: PackagesTable): string {
+  return `is_active = CASE WHEN d.activate THEN true WHEN d.deactivate THEN false ELSE p.is_active END,
+         scheduled = CASE WHEN d.activate OR d.skip_activation THEN false ELSE p.scheduled END${table.hasUpdatedAt ? `,
+         updated_at = now()` : ''}`;
 }
 
 export interface EventRecording {
@@ -67,9 +74,7 @@ WITH due AS (${dueRowsSql(table, expiry, c, true)}
 ), decisions AS (${decisionsSql(table)}
 ), changed AS (
   UPDATE ${table.quoted} AS p
-     SET is_active = CASE WHEN d.activate THEN true WHEN d.deactivate THEN false ELSE p.is_active END,
-         scheduled = CASE WHEN d.activate OR d.skip_activation THEN false ELSE p.scheduled END${table.hasUpdatedAt ? `,
-         updated_at = now()` : ''}
+     SET ${setChangesSql(table)}
     FROM decisions AS d
    WHERE ${keyMatchSql(table, 'p', 'd', 'key_')}
   RETURNING ${keyColumnsSql(table, 'p', 'sort_')},${reportColumnsSql(table, c, true)}

@@ -9,6 +9,7 @@ import { displayName } from '../db/sql-fragments.js';
 import { recordSkippedStatement } from '../history/history-sql.js';
 import type { PackagesTable } from '../table/packages-table.js';
 import { apply, preview, type Tick } from './apply.js';
+import { citusProblem } from '../citus/apply.js';
 import { ChangeSpool } from './change-spool.js';
 import { elapsed, openTick, resolveTable, type Changes } from './context.js';
 import { logChanges, logCompleted, logSkipped } from './log-lines.js';
@@ -57,6 +58,8 @@ export async function runTick(client: Queryable, options: TickOptions, baseLogge
   try {
     outcome = await withTransaction(client, transactionOptions(options, options.dryRun), async (): Promise<Outcome> => {
       table = await resolveTable(client, options, { history, logger });
+      const unsupported = citusProblem(table, table.citus, !options.dryRun);
+      if (unsupported) throw unsupported;
       who = { tableName: displayName(table), runId, runner };
       const tick = await openTick(client, table, options, { runId, dryRun: options.dryRun, spool });
       if (options.dryRun) {
