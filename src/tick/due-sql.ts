@@ -29,8 +29,76 @@ export interface ClockRefs {
 const local = (c: ClockRefs) => `(${c.instant} AT TIME ZONE ${c.zone})`;
 const localDate = (c: ClockRefs) => `(${local(c)})::date`;
 
-/** "valid_until has passed" (rule 4), as a range condition on the bare column. */
+/**
+ * The first instant at which the zone's wall clock reads `localTime` or later: the instant a
+ * rule stated in wall-clock time falls due. A plain AT TIME ZONE is not that instant twice a
+ * year: for a time in the hour skipped in spring (02:30) it answers 03:30, while the clock reads
+ * 02:30-or-later from 03:00 on; for a time in the repeated autumn hour it answers the second
+ * occurrence, while the first one is when the clock first reads it. So: the conversion when the
+ * clock really reads that time then, the earlier occurrence when there is one (the offset a day
+ * before), and inside a skipped hour the transition itself, found second by second (only rows
+ * scheduled in that hour pay for it). NULL for NULL.
+ */
+export function firstInstantAtOrAfterSql(localTime: string, zone: string): string {
+  return `(SELECT CASE
+           WHEN (v.c1 AT TIME ZONE v.z) = v.l
+           THEN CASE WHEN (v.e AT TIME ZONE v.z) = v.l AND v.e < v.c1 THEN v.e ELSE v.c1 END
+           ELSE (SELECT min(s) FROM generate_series(date_trunc('second', v.c1 - ((v.c1 AT TIME ZONE v.z) - v.l)), v.c1, interval '1 second') AS s
+                  WHERE (s AT TIME ZONE v.z) >= v.l)
+         END
+    FROM (SELECT w.l, w.z, w.c1,
+                 (w.l - (((w.c1 - interval '1 day') AT TIME ZONE w.z) - ((w.c1 - interval '1 day') AT TIME ZONE 'UTC'))) AT TIME ZONE 'UTC' AS e
+            FROM (SELECT x.l, x.z, x.l AT TIME ZONE x.z AS c1 FROM (SELECT (${localTime})::timestamp AS l, (${zone})::text AS z) AS x) AS w) AS v)`;
+}
+
+// Far from the timestamp range's ends, where the conversions above cannot overflow.
+const SAFE_DATES = `BETWEEN date '4000-01-01 BC' AND date '294000-01-01'`;
+
+/**
+ * Rule 1's due instant (timestamptz): schedule_date + schedule_time in the row's zone, as the
+ * first instant the clock reads it. The tick compares it with its instant (dueRowsSql), and the
+ * watcher sleeps until the earliest one (watch/next-due-sql.ts): one definition for both.
+ */
+export function activationInstantSql(zone: string): string {
+  const dueLocal = `(p.schedule_date + coalesce(p.schedule_time, time '00:00'))`;
+  return `(CASE WHEN p.schedule_date ${SAFE_DATES} THEN ${firstInstantAtOrAfterSql(dueLocal, zone)} END)`;
+}
+
+/**
+ * Rule 4's instant (timestamptz): the first instant at which valid_until counts as passed under
+ * --expiry, in the row's zone. "Passed" is strict (valid_until < now), hence the microsecond in
+ * instant mode: at valid_until itself the package is still valid. NULL for infinity and NULL.
+ */
+export function expiryInstantSql(type: PackagesTable['validUntilType'], mode: ExpiryMode, zone: string): string {
+  const finite = `isfinite(p.valid_until)`;
+  if (type === 'timestamptz' && mode === 'instant') return `(CASE WHEN ${finite} THEN p.valid_until + interval '1 microsecond' END)`;
+  const localTime =
+    type === 'date'
+      ? `(p.valid_until + 1)::timestamp`
+      : type === 'timestamp'
+        ? mode === 'instant' ? `(p.valid_until + interval '1 microsecond')` : `(p.valid_until::date + 1)::timestamp`
+        : `((p.valid_until AT TIME ZONE ${zone})::date + 1)::timestamp`;
+  const safe = type === 'date' ? `p.valid_until ${SAFE_DATES}` : `p.valid_until::date ${SAFE_DATES}`;
+  return `(CASE WHEN ${finite} AND ${safe} THEN ${firstInstantAtOrAfterSql(localTime, zone)} END)`;
+}
+
+/**
+ * "valid_until has passed" (rule 4): a range condition on the bare column (so the partial index
+ * serves it) that is exact two days or more into the past, and within those two days the rule
+ * itself: the expiry instant (expiryInstantSql) has come.
+ */
 export function validUntilPassedSql(type: PackagesTable['validUntilType'], mode: ExpiryMode, c: ClockRefs): string {
+  return `${validUntilRangeSql(type, mode, c)}
+                         AND CASE WHEN ${farPastSql(type, c)} THEN true ELSE ${expiryInstantSql(type, mode, c.zone)} <= ${c.instant} END`;
+}
+
+function farPastSql(type: PackagesTable['validUntilType'], c: ClockRefs): string {
+  if (type === 'date') return `p.valid_until < ${localDate(c)} - 2`;
+  if (type === 'timestamp') return `p.valid_until < ${local(c)} - interval '2 days'`;
+  return `p.valid_until < ${c.instant} - interval '2 days'`;
+}
+
+function validUntilRangeSql(type: PackagesTable['validUntilType'], mode: ExpiryMode, c: ClockRefs): string {
   if (type === 'date') return `p.valid_until < ${localDate(c)}`;
   if (type === 'timestamp') {
     // date mode: valid_until::date < D  <=>  valid_until < D 00:00
@@ -109,8 +177,11 @@ export function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRef
   // beyond the timestamp range (year 294276) never raises "timestamp out of range".
   // An infinite schedule_date is no date a package can be due on: '-infinity' is never due
   // (check names the row), as 'infinity' is not; its due instant and lateness would be infinite.
+  // Two days or more before D, any time of day has come; on D-1 and D, the due instant decides.
   const activationExact = `p.schedule_date <= ${D} AND p.schedule_date > date '-infinity'
-                         AND CASE WHEN p.schedule_date <= ${D} THEN ${dueLocal} <= ${local(c)} ELSE false END`;
+                         AND CASE WHEN p.schedule_date < ${D} - 1 THEN true
+                                  WHEN p.schedule_date <= ${D} THEN ${activationInstantSql(c.zone)} <= ${c.instant}
+                                  ELSE false END`;
   let activationDue = `p.scheduled AND p.auto_activate AND ${activationExact}`;
   let deactivationDue = `p.is_active AND p.auto_deactivate AND ${passed}`;
   let expired = `p.valid_until IS NOT NULL AND ${passed}`;
