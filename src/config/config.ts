@@ -10,6 +10,7 @@ import { integer, invalid, names, nonEmpty, oneOf, pick, type Env, type Sourced 
 import { connectionOptions, secretsOf } from './connection.js';
 import { HEARTBEAT_TIMEOUT_MS, monitoringSettings } from './monitoring.js';
 import { isZoneName, unknownZoneMessage } from './zone-name.js';
+import { watchSettings, type WatchSettings } from './watch.js';
 
 export type { Env } from './values.js';
 export { secretsOf } from './connection.js';
@@ -46,6 +47,10 @@ export interface Flags {
   heartbeatUrl?: string;
   heartbeatTimeout?: string;
   timezoneColumn?: string;
+  watch?: boolean;
+  maxSleep?: string;
+  listenUrl?: string;
+  wakeTrigger?: boolean;
 }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -88,6 +93,10 @@ export interface Config {
   /** run: heartbeat base URL (Healthchecks-style: /start, then /<exit code>). */
   heartbeatUrl?: string;
   heartbeatTimeoutMs: number;
+  /** run --watch: the watcher's settings (config/watch.ts); undefined otherwise. */
+  watch?: WatchSettings;
+  /** migrate --wake-trigger. */
+  wakeTrigger: boolean;
 }
 
 export const DEFAULTS = {
@@ -144,12 +153,14 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
 
   let everySeconds: number | undefined;
   if (command === 'run') {
-    const everySource = nonEmpty(pick(flags.every, env, { flag: '--every', env: 'SCHEDULER_EVERY' }));
-    if (everySource !== undefined) {
-      everySeconds = integer(everySource, 0, 1, MAX_EVERY_SECONDS, 'seconds');
+    const every = everySource(flags, env);
+    if (every !== undefined) {
+      everySeconds = integer(every, 0, 1, MAX_EVERY_SECONDS, 'seconds');
       if (dryRun) throw new UsageError('--every cannot be combined with --dry-run');
     }
   }
+
+  const watch = command === 'run' ? watchSettings(flags, env, { dryRun, at: flags.at !== undefined, every: everySource(flags, env) }) : undefined;
 
   const history = historySettings(flags, env);
   const notifySource = nonEmpty(pick(flags.notify, env, { flag: '--notify', env: 'SCHEDULER_NOTIFY_CHANNEL' }));
@@ -192,7 +203,13 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
     since: sinceSource === undefined ? undefined : timestamp(sinceSource),
     packageId: packageSource?.value.trim(),
     ...monitoring,
+    watch,
+    wakeTrigger: command === 'migrate' && flags.wakeTrigger === true,
   };
+}
+
+function everySource(flags: Flags, env: Env): Sourced | undefined {
+  return nonEmpty(pick(flags.every, env, { flag: '--every', env: 'SCHEDULER_EVERY' }));
 }
 
 function timestamp(source: Sourced): string {

@@ -62,6 +62,25 @@ export interface ConnectionOptions {
 const END_GRACE_MS = 2000;
 
 export async function withConnection<T>(options: ConnectionOptions, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const connection = await openConnection(options);
+  try {
+    return await connection.run(fn);
+  } finally {
+    await closeClient(connection.client);
+  }
+}
+
+/** An open client, and `run`, which reports a connection lost mid-query as temporary (75). */
+export interface OpenConnection {
+  client: pg.Client;
+  run<T>(fn: (client: pg.Client) => Promise<T>): Promise<T>;
+}
+
+/**
+ * Opens a client as withConnection does (the caller closes it with closeClient). `keepAlive`:
+ * TCP keepalive for connections that stay open between ticks (run --watch).
+ */
+export async function openConnection(options: ConnectionOptions, extra: { keepAlive?: boolean } = {}): Promise<OpenConnection> {
   const client = new pg.Client({
     connectionString: options.connectionString,
     host: options.host,
@@ -73,6 +92,7 @@ export async function withConnection<T>(options: ConnectionOptions, fn: (client:
     application_name: options.applicationName ?? 'package-scheduler',
     ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
     types,
+    ...(extra.keepAlive ? { keepAlive: true, keepAliveInitialDelayMillis: 10_000 } : {}),
   });
   // Without a listener, a connection dropped between queries is an uncaught 'error' event
   // that kills the process with a stack trace; the failing query reports it instead.
@@ -86,18 +106,19 @@ export async function withConnection<T>(options: ConnectionOptions, fn: (client:
     await closeClient(client);
     throw connectError(error);
   }
-  try {
-    return await fn(client);
-  } catch (error) {
-    // pg reports a connection that died mid-query without any code; what we saw on the
-    // socket says it was lost, which is temporary however the message reads.
-    if (lost !== undefined && errorCode(error) === undefined) {
-      throw new TemporaryError('the database connection was lost', { cause: lost });
+  const run = async <T>(fn: (client: pg.Client) => Promise<T>): Promise<T> => {
+    try {
+      return await fn(client);
+    } catch (error) {
+      // pg reports a connection that died mid-query without any code; what we saw on the
+      // socket says it was lost, which is temporary however the message reads.
+      if (lost !== undefined && errorCode(error) === undefined) {
+        throw new TemporaryError('the database connection was lost', { cause: lost });
+      }
+      throw error;
     }
-    throw error;
-  } finally {
-    await closeClient(client);
-  }
+  };
+  return { client, run };
 }
 
 function connectError(error: unknown): Error {
@@ -111,7 +132,7 @@ function connectError(error: unknown): Error {
 }
 
 // A half-open socket must not keep the process alive: ask politely, then cut it.
-async function closeClient(client: pg.Client): Promise<void> {
+export async function closeClient(client: pg.Client): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const graceful = client.end().catch(() => {});
   const deadline = new Promise<void>((resolve) => {
@@ -129,6 +150,11 @@ export interface TransactionOptions {
   /** `SET LOCAL` values: inside the transaction, because PgBouncer rejects startup parameters. */
   lockTimeoutMs?: number;
   statementTimeoutMs?: number;
+  /**
+   * Mark the transaction as the scheduler's own (`package_scheduler.tick = on`, local to it), so
+   * the wake trigger (migrate/wake-trigger.ts) stays silent for the tick's updates.
+   */
+  markTick?: boolean;
 }
 
 // client_connection_check_interval (PostgreSQL 14+, where the platform supports it) makes the
@@ -173,7 +199,8 @@ export async function withTransaction<T>(
   // every time rule names its zone, and updated_at of a zone-less type is the CRM's own local time.
   const begin =
     `${options.readOnly ? 'BEGIN READ ONLY' : 'BEGIN'}; SET LOCAL statement_timeout = ${milliseconds(options.statementTimeoutMs)}; ` +
-    `SET LOCAL lock_timeout = ${milliseconds(options.lockTimeoutMs)}; SET LOCAL DateStyle = ISO; SET LOCAL IntervalStyle = postgres${idleLimit(options)}`;
+    `SET LOCAL lock_timeout = ${milliseconds(options.lockTimeoutMs)}; SET LOCAL DateStyle = ISO; SET LOCAL IntervalStyle = postgres${idleLimit(options)}` +
+    (options.markTick ? '; SET LOCAL package_scheduler.tick = on' : '');
   try {
     await firstMessage(client, begin);
     await client.query(CHECK_INTERVAL_SQL);
@@ -205,7 +232,7 @@ async function firstMessage(client: Queryable, text: string): Promise<void> {
  * Session limits for statements that cannot run in a transaction (CREATE INDEX CONCURRENTLY),
  * set in one message before them and reset afterwards, so the connection goes back as it came.
  */
-export async function withSessionLimits<T>(client: Queryable, limits: Required<Omit<TransactionOptions, 'readOnly'>>, fn: () => Promise<T>): Promise<T> {
+export async function withSessionLimits<T>(client: Queryable, limits: Required<Pick<TransactionOptions, 'lockTimeoutMs' | 'statementTimeoutMs'>>, fn: () => Promise<T>): Promise<T> {
   await firstMessage(client, `SET statement_timeout = ${milliseconds(limits.statementTimeoutMs)}; SET lock_timeout = ${milliseconds(limits.lockTimeoutMs)}`);
   try {
     return await fn();

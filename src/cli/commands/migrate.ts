@@ -3,6 +3,7 @@ import { withConnection } from '../../db/resources.js';
 import { ExitCode } from '../../errors.js';
 import { migrate as applyMigration } from '../../migrate/migrate.js';
 import { migrationSql } from '../../migrate/migration-sql.js';
+import { wakeTriggerSql } from '../../migrate/wake-trigger.js';
 import { historySettings, tableSetting, type Env, type Flags } from '../../config/config.js';
 import { migrateOptions } from '../options.js';
 import type { CommandHandler } from './context.js';
@@ -17,5 +18,6 @@ export async function printMigration(flags: Flags, env: Env): Promise<number> {
   const table = tableSetting(flags, env);
   const history = historySettings(flags, env);
   process.stdout.write(migrationSql(table, history === false ? null : (history.schema ?? table.schema)));
+  if (flags.wakeTrigger) process.stdout.write(`\nBEGIN;\n${wakeTriggerSql(table)}COMMIT;\n`);
   return ExitCode.ok;
 }
