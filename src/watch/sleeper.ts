@@ -1,7 +1,7 @@
 // The watcher's sleep: a duration the database computed (next_due - clock_timestamp()), cut
 // short by a notification or a signal. The host clock only measures the duration; it never
 // says what time it is.
-export type WakeReason = 'due' | 'max-sleep' | 'notified' | 'stopping';
+export type WakeReason = 'due' | 'max-sleep' | 'notified' | 'listening' | 'stopping';
 
 export class Sleeper {
   private wake: ((reason: WakeReason) => void) | undefined;

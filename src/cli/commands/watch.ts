@@ -37,7 +37,7 @@ export async function watch(config: Config, context: CommandContext): Promise<nu
     listenConnection,
     config.table,
     logger,
-    { notified: () => sleeper.interrupt('notified'), listening: () => sleeper.interrupt('notified') },
+    { notified: () => sleeper.interrupt('notified'), listening: () => sleeper.interrupt('listening') },
     (error) => scrub(describeError(error), config.secrets),
   );
   logger.info({ event: 'scheduler.started', watch: true, maxSleepSeconds: settings.maxSleepSeconds }, 'watching');
