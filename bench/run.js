@@ -17,9 +17,10 @@ import { resolvePackagesTable } from '../dist/table/packages-table.js';
 import { applyTickStatement } from '../dist/tick/tick-sql.js';
 import { historyDdl } from '../dist/history/history-sql.js';
 import { rowByRowJob } from './row-by-row-job.js';
+import { watchBench } from './watch.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
-// BENCH_ONLY=cold,size,zones,due,rowbyrow runs some sections (and then does not rewrite RESULTS.md).
+// BENCH_ONLY=cold,size,zones,due,rowbyrow,watch runs some sections (and then does not rewrite RESULTS.md).
 const ONLY = process.env.BENCH_ONLY?.split(',');
 const wanted = (section) => !ONLY || ONLY.includes(section);
 const MAX_ROWS = Number(process.env.BENCH_MAX_ROWS ?? 1_000_000);
@@ -478,6 +479,8 @@ try {
   // Row-by-row before the backlog: a million-row backlog leaves the table bigger (dead space).
   if (wanted('rowbyrow')) await setBased(client, url.toString());
   if (wanted('due')) await dueRows(client, url.toString());
+  // Minutes long: only when asked for by name (BENCH_ONLY=watch; bench/watch.js).
+  if (ONLY?.includes('watch')) await watchBench(admin, server.adminUrl, bin, results, log);
   const meta = [
     `date: ${new Date().toISOString()}`,
     `node ${process.version}, PostgreSQL ${rows[0].server_version} (${server.kind}), ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'})`,
