@@ -19,9 +19,10 @@ import { historyDdl } from '../dist/history/history-sql.js';
 import { rowByRowJob } from './row-by-row-job.js';
 import { tenantsBench } from './tenants.js';
 import { citusBench } from './citus.js';
+import { watchBench } from './watch.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
-// BENCH_ONLY=cold,size,zones,due,rowbyrow,tenants,citus runs some sections (and then does not rewrite RESULTS.md); citus needs CITUS_URL (see bench/citus.js).
+// BENCH_ONLY=cold,size,zones,due,rowbyrow,tenants,citus,watch runs some sections (and then does not rewrite RESULTS.md); citus needs CITUS_URL (see bench/citus.js); watch runs only when named.
 const ONLY = process.env.BENCH_ONLY?.split(',');
 const wanted = (section) => !ONLY || ONLY.includes(section);
 const MAX_ROWS = Number(process.env.BENCH_MAX_ROWS ?? 1_000_000);
@@ -483,6 +484,8 @@ try {
   if (wanted('tenants')) await tenantsBench({ client, url: url.toString(), log, median, ms, results, createPackages, withIndexes, RUNS, root, bin, work });
   if (wanted('citus') && process.env.CITUS_URL) await citusBench(client, process.env.CITUS_URL, results, RUNS, log);
   else if (ONLY?.includes('citus')) throw new Error('BENCH_ONLY=citus needs CITUS_URL (. /tmp/citus-lab.env)');
+  // Minutes long: only when asked for by name (BENCH_ONLY=watch; bench/watch.js).
+  if (ONLY?.includes('watch')) await watchBench(admin, server.adminUrl, bin, results, log);
   const meta = [
     `date: ${new Date().toISOString()}`,
     `node ${process.version}, PostgreSQL ${rows[0].server_version} (${server.kind}), ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'})`,

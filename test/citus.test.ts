@@ -4,10 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runTick } from '../src/tick/tick.ts';
-import { recordingLogger } from './support/logs.ts';
 import { runCli } from './support/cli.ts';
-import { tickOptions } from './support/tick-options.ts';
 
 const CITUS_URL = process.env.TEST_CITUS_URL;
 const SKIP_REASON = 'skipped: TEST_CITUS_URL is not set (a Citus coordinator, e.g. ../shared/citus-lab/setup.sh && . /tmp/citus-lab.env && export TEST_CITUS_URL=$CITUS_URL)';

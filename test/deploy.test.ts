@@ -107,10 +107,10 @@ describe('Kubernetes manifests', () => {
     expect(() => new CronJob(broken).validate()).toThrow(/completionMode/);
   });
 
-  it('Deployment: --every 60, a liveness probe on status --max-age, a grace period longer than a tick', () => {
+  it('Deployment: --watch (issue 22), a liveness probe on status --max-age, a grace period longer than a tick', () => {
     const pod = deployment.spec.template.spec;
     const c = container(pod);
-    expect(c.args).toEqual(['run', '--every', '60']);
+    expect(c.args).toEqual(['run', '--watch']);
     expect(c.livenessProbe.exec.command.slice(0, 5)).toEqual(['node', '/app/bin/package-scheduler.js', 'status', '--max-age', '180']);
     expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(DEFAULTS.statementTimeoutMs);
     expectHardenedPod(pod);

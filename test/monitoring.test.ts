@@ -20,6 +20,8 @@ const METRICS = [
   'package_scheduler_last_run_duration_seconds',
   'package_scheduler_last_run_exit_code',
   'package_scheduler_last_run_changes',
+  // issue 22: the largest lateness among the last tick's changes
+  'package_scheduler_last_run_max_late_seconds',
   'package_scheduler_last_success_timestamp_seconds',
   'package_scheduler_info',
 ];
@@ -60,6 +62,7 @@ describe('--metrics-file', () => {
     expect(valueOf(m, 'package_scheduler_last_run_changes', { action: 'activated' })).toBe(2);
     expect(valueOf(m, 'package_scheduler_last_run_changes', { action: 'deactivated' })).toBe(1);
     expect(valueOf(m, 'package_scheduler_last_run_changes', { action: 'activation_skipped' })).toBe(0);
+    expect(valueOf(m, 'package_scheduler_last_run_max_late_seconds')).toBeGreaterThan(0);
     expect(valueOf(m, 'package_scheduler_last_success_timestamp_seconds')).toBe(ended);
     const info = m.find((s) => s.name === 'package_scheduler_info')!;
     expect(info).toEqual({

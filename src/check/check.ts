@@ -1,12 +1,14 @@
 // `package-scheduler check`: is everything in place, and what would a tick do now?
 import { ConfigError } from '../errors.js';
-import { withTransaction, type Queryable } from '../db/resources.js';
+import { query, withTransaction, type Queryable } from '../db/resources.js';
 import type { ColumnRef, QualifiedName } from '../table/identifiers.js';
 export type { MisconfiguredRow } from './misconfigured.js';
 import { INDEXES } from '../migrate/migration-sql.js';
 import { findIndex, type IndexState } from '../migrate/index-state.js';
 import { findMisconfigured, type MisconfiguredRow } from './misconfigured.js';
 import { rowSecurityWarning } from '../table/row-security.js';
+import { wakeTriggerInstalledSql } from '../migrate/wake-trigger.js';
+import { Params } from '../db/params.js';
 import { unknownZonesReport } from './zone-report.js';
 import { findStayingOn, stayingOnWarning, type StayingOn } from './staying-on.js';
 import { resolvePackagesTable } from '../table/packages-table.js';
@@ -39,6 +41,8 @@ export interface CheckReport {
   stayingOn: StayingOn;
   /** Where the citus extension is installed: what Citus does with the table (topology.ts). */
   citus?: CitusTopology & { description: string };
+  /** The wake trigger is installed: edits wake `run --watch` at once (else within --max-sleep). */
+  wakeTrigger: boolean;
 }
 
 /**
@@ -83,6 +87,8 @@ async function checkInTransaction(client: Queryable, options: CheckOptions): Pro
   if (stays) warnings.push(stays);
 
   const due = await previewInTransaction(client, options, zones.zones);
+  const params = new Params();
+  const { rows: wake } = await query<{ installed: boolean }>(client, params.statement(wakeTriggerInstalledSql(params.add(table.quoted, 'text'))));
   return {
     table: display,
     timezone: options.timezone,
@@ -94,5 +100,6 @@ async function checkInTransaction(client: Queryable, options: CheckOptions): Pro
     misconfiguredCount: zones.rows.length + misconfigured.total,
     stayingOn,
     ...(table.citus ? { citus: { ...table.citus, description: describeTopology(table.citus) } } : {}),
+    wakeTrigger: wake[0]?.installed === true,
   };
 }

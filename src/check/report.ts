@@ -9,6 +9,11 @@ export function formatCheckReport(report: CheckReport): string {
   lines.push(`key        ${report.key.length === 1 ? report.key[0] : `(${report.key.join(', ')}): package ids are its values in this order`}`);
   if (report.citus) lines.push(`citus      ${report.citus.description}`);
   for (const index of report.indexes) lines.push(`index      ${index.name}: ${index.state}`);
+  lines.push(
+    report.wakeTrigger
+      ? 'watch      edits wake run --watch at once (wake trigger installed)'
+      : 'watch      no wake trigger: run --watch sees edits within --max-sleep (install it: migrate --wake-trigger)',
+  );
   for (const warning of report.warnings) lines.push(`warning    ${warning}`);
   lines.push('');
   const { counts } = due;

@@ -27,7 +27,8 @@ export async function findStayingOn(
   const params = new Params();
   const defaultZone = params.add(options.timezone, 'text');
   const zone = table.zone ? `coalesce(${table.zone.expression}, ${defaultZone})` : defaultZone;
-  const clock: ClockRefs = { instant: 'now()', zone, defaultZone };
+  // A table Citus manages: wall-clock comparisons (due-sql.ts, ClockRefs.wallClock).
+  const clock: ClockRefs = { instant: 'now()', zone, defaultZone, ...(table.citus && table.citus.kind !== 'local' ? { wallClock: true } : {}) };
   let passed = validUntilPassedSql(table.validUntilType, options.expiry, clock);
   if (table.zone) passed = `CASE WHEN ${zone} = ANY(${params.add(unknownZones, 'text[]')}) THEN false ELSE (${passed}) END`;
   const { rows } = await client.query<{ count: string; package_ids: string[] | null }>(

@@ -50,7 +50,7 @@ WITH due AS (${dueRowsSql(table, expiry, c, true, scope)}
    WHERE ${scope ? `${scope} AND ` : ''}${keyMatchSql(table, 'p', 'd', 'key_')}
   RETURNING ${returned.join(', ')}
 ), changed AS (
-  SELECT ${keyColumnsSql(table, 'p', 'sort_')},${reportColumnsSql(table, c, true)}
+  SELECT ${keyColumnsSql(table, 'p', 'sort_')},${reportColumnsSql(table, expiry, c, true)}
     FROM updated AS u
    CROSS JOIN LATERAL (SELECT ${asP}) AS p
    CROSS JOIN LATERAL (SELECT ${asD}) AS d

@@ -30,7 +30,13 @@ export function tickOptions(config: Config, version: string, runId: string): Tic
 }
 
 export function migrateOptions(config: Config): MigrateOptions {
-  return { table: config.table, lockTimeoutMs: config.lockTimeoutMs, statementTimeoutMs: config.statementTimeoutMs, history: config.history };
+  return {
+    table: config.table,
+    lockTimeoutMs: config.lockTimeoutMs,
+    statementTimeoutMs: config.statementTimeoutMs,
+    history: config.history,
+    wakeTrigger: config.wakeTrigger,
+  };
 }
 
 export function checkOptions(config: Config): CheckOptions {

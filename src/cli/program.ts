@@ -80,6 +80,9 @@ export function buildProgram(version: string, onCommand: Action): Command {
     .option('--metrics-file <path>', 'write Prometheus metrics here after each tick, atomically (env SCHEDULER_METRICS_FILE)')
     .option('--heartbeat-url <url>', 'ping <url>/start before and <url>/<exit code> after each tick (env SCHEDULER_HEARTBEAT_URL)')
     .option('--heartbeat-timeout <ms>', 'timeout of each heartbeat ping (env SCHEDULER_HEARTBEAT_TIMEOUT; default 5000)')
+    .option('--watch', "stay running and tick at each package's due instant, and when the wake trigger reports an edit (env SCHEDULER_WATCH=on)")
+    .option('--max-sleep <seconds>', 'with --watch: tick at least this often, 1 to 3600 (env SCHEDULER_MAX_SLEEP; default 60)')
+    .option('--listen-url <url>', 'with --watch: PostgreSQL URL for LISTEN, e.g. direct when DATABASE_URL is a transaction pooler (env SCHEDULER_LISTEN_URL; default: the database URL)')
     .action((flags: Flags, cmd: Command) => {
       if (cmd.args.length > 0) unknownCommand(program, cmd.args[0]!);
       return action('run', flags);
@@ -88,7 +91,8 @@ export function buildProgram(version: string, onCommand: Action): Command {
   const migrate = connectionOptions(program.command('migrate'))
     .description('add the scheduling columns, partial indexes (built CONCURRENTLY) and history tables; idempotent')
     .option('--print', 'print the SQL and change nothing')
-    .option('--no-history', 'leave out the history tables');
+    .option('--no-history', 'leave out the history tables')
+    .option('--wake-trigger', 'also install the trigger that wakes "run --watch" when a schedule is edited');
   tenantOptions(historySchemaOption(migrate), false).action((flags: Flags) => action('migrate', flags));
 
   const status = connectionOptions(program.command('status'))

@@ -41,6 +41,7 @@ export async function recordMetrics(
       activationSkipped: counts?.activationSkipped ?? 0,
     },
     ...(lastSuccessAt === undefined ? {} : { lastSuccessAt: round(lastSuccessAt, 3) }),
+    ...(tick.result?.status === 'completed' ? { maxLateSeconds: round((tick.result.maxLateMs ?? 0) / 1000, 6) } : {}),
   });
   try {
     writeMetricsFile(path, text);

@@ -11,7 +11,7 @@ const PG_VARIABLES = ['PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE'] 
  * Every password the settings hold, however given (also in a URL too malformed to use, and in
  * the URL that loses to the flag). Known before any other setting is validated.
  */
-export function secretsOf(flags: { databaseUrl?: string; heartbeatUrl?: string }, env: Env): string[] {
+export function secretsOf(flags: { databaseUrl?: string; heartbeatUrl?: string; listenUrl?: string }, env: Env): string[] {
   const secrets: string[] = [];
   // A heartbeat URL is a secret as a whole: its path is the check's token.
   for (const url of [flags.heartbeatUrl, env.SCHEDULER_HEARTBEAT_URL]) {
@@ -19,7 +19,7 @@ export function secretsOf(flags: { databaseUrl?: string; heartbeatUrl?: string }
     if (trimmed) secrets.push(trimmed, trimmed.replace(/\/+$/, ''), ...pathOf(trimmed), ...passwordOf(trimmed));
   }
   if (env.PGPASSWORD) secrets.push(env.PGPASSWORD);
-  for (const url of [flags.databaseUrl, env.DATABASE_URL]) {
+  for (const url of [flags.databaseUrl, env.DATABASE_URL, flags.listenUrl, env.SCHEDULER_LISTEN_URL]) {
     const match = url === undefined ? null : /^[a-z]+:\/\/[^:/@]*:([^@]*)@/i.exec(url.trim());
     if (match?.[1]) secrets.push(match[1], safeDecode(match[1]));
   }

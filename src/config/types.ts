@@ -5,6 +5,7 @@ import type { ConnectionOptions } from '../db/resources.js';
 import type { ExpiryMode } from '../tick/due-sql.js';
 import type { TableEntry } from '../tenants/patterns.js';
 import type { Shard } from '../tenants/shard.js';
+import type { WatchSettings } from './watch.js';
 
 export type CommandName = 'run' | 'check' | 'migrate' | 'status' | 'history';
 
@@ -40,6 +41,10 @@ export interface Flags {
   heartbeatUrl?: string;
   heartbeatTimeout?: string;
   timezoneColumn?: string;
+  watch?: boolean;
+  maxSleep?: string;
+  listenUrl?: string;
+  wakeTrigger?: boolean;
 }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -91,4 +96,8 @@ export interface Config {
   /** run: heartbeat base URL (Healthchecks-style: /start, then /<exit code>). */
   heartbeatUrl?: string;
   heartbeatTimeoutMs: number;
+  /** run --watch: the watcher's settings (config/watch.ts); undefined otherwise. */
+  watch?: WatchSettings;
+  /** migrate --wake-trigger. */
+  wakeTrigger: boolean;
 }

@@ -38,7 +38,26 @@ export function clientConfig(options: ConnectionOptions): pg.ClientConfig {
 }
 
 export async function withConnection<T>(options: ConnectionOptions, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client(clientConfig(options));
+  const connection = await openConnection(options);
+  try {
+    return await connection.run(fn);
+  } finally {
+    await closeClient(connection.client);
+  }
+}
+
+/** An open client, and `run`, which reports a connection lost mid-query as temporary (75). */
+export interface OpenConnection {
+  client: pg.Client;
+  run<T>(fn: (client: pg.Client) => Promise<T>): Promise<T>;
+}
+
+/**
+ * Opens a client as withConnection does (the caller closes it with closeClient). `keepAlive`:
+ * TCP keepalive for connections that stay open between ticks (run --watch).
+ */
+export async function openConnection(options: ConnectionOptions, extra: { keepAlive?: boolean } = {}): Promise<OpenConnection> {
+  const client = new pg.Client({ ...clientConfig(options), ...(extra.keepAlive ? { keepAlive: true, keepAliveInitialDelayMillis: 10_000 } : {}) });
   // Without a listener, a connection dropped between queries is an uncaught 'error' event
   // that kills the process with a stack trace; the failing query reports it instead.
   let lost: unknown;
@@ -52,18 +71,19 @@ export async function withConnection<T>(options: ConnectionOptions, fn: (client:
     await closeClient(client);
     throw connectError(error, askedForPassword() && !hasPassword(client) ? client.user : undefined);
   }
-  try {
-    return await fn(client);
-  } catch (error) {
-    // pg reports a connection that died mid-query without any code; what we saw on the
-    // socket says it was lost, which is temporary however the message reads.
-    if (lost !== undefined && errorCode(error) === undefined) {
-      throw new TemporaryError('the database connection was lost', { cause: lost });
+  const run = async <T>(fn: (client: pg.Client) => Promise<T>): Promise<T> => {
+    try {
+      return await fn(client);
+    } catch (error) {
+      // pg reports a connection that died mid-query without any code; what we saw on the
+      // socket says it was lost, which is temporary however the message reads.
+      if (lost !== undefined && errorCode(error) === undefined) {
+        throw new TemporaryError('the database connection was lost', { cause: lost });
+      }
+      throw error;
     }
-    throw error;
-  } finally {
-    await closeClient(client);
-  }
+  };
+  return { client, run };
 }
 
 // The server's requests for a password. pg fails them with a plain Error (SASL: "client password
@@ -109,7 +129,7 @@ export function connectError(error: unknown, passwordMissingFor?: string): Error
 }
 
 // A half-open socket must not keep the process alive: ask politely, then cut it.
-async function closeClient(client: pg.Client): Promise<void> {
+export async function closeClient(client: pg.Client): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const graceful = client.end().catch(() => {});
   const deadline = new Promise<void>((resolve) => {

@@ -8,6 +8,11 @@ export interface TransactionOptions {
   /** `SET LOCAL` values: inside the transaction, because PgBouncer rejects startup parameters. */
   lockTimeoutMs?: number;
   statementTimeoutMs?: number;
+  /**
+   * Mark the transaction as the scheduler's own (`package_scheduler.tick = on`, local to it), so
+   * the wake trigger (migrate/wake-trigger.ts) stays silent for the tick's updates.
+   */
+  markTick?: boolean;
 }
 
 // client_connection_check_interval (PostgreSQL 14+, where the platform supports it) makes the
@@ -60,7 +65,8 @@ export async function withTransaction<T>(
   // that merely found the lock taken would make the running tick fail 40001 and roll back.
   const begin =
     `BEGIN ISOLATION LEVEL READ COMMITTED${options.readOnly ? ' READ ONLY' : ''}; SET LOCAL statement_timeout = ${milliseconds(options.statementTimeoutMs)}; ` +
-    `SET LOCAL lock_timeout = ${milliseconds(options.lockTimeoutMs)}; SET LOCAL DateStyle = ISO; SET LOCAL IntervalStyle = postgres${idleLimit(options)}`;
+    `SET LOCAL lock_timeout = ${milliseconds(options.lockTimeoutMs)}; SET LOCAL DateStyle = ISO; SET LOCAL IntervalStyle = postgres${idleLimit(options)}` +
+    (options.markTick ? '; SET LOCAL package_scheduler.tick = on' : '');
   try {
     await firstMessage(client, begin);
     await client.query(CHECK_INTERVAL_SQL);
@@ -92,7 +98,7 @@ async function firstMessage(client: Queryable, text: string): Promise<void> {
  * Session limits for statements that cannot run in a transaction (CREATE INDEX CONCURRENTLY),
  * set in one message before them and reset afterwards, so the connection goes back as it came.
  */
-export async function withSessionLimits<T>(client: Queryable, limits: Required<Omit<TransactionOptions, 'readOnly'>>, fn: () => Promise<T>): Promise<T> {
+export async function withSessionLimits<T>(client: Queryable, limits: Required<Pick<TransactionOptions, 'lockTimeoutMs' | 'statementTimeoutMs'>>, fn: () => Promise<T>): Promise<T> {
   await firstMessage(client, `SET statement_timeout = ${milliseconds(limits.statementTimeoutMs)}; SET lock_timeout = ${milliseconds(limits.lockTimeoutMs)}`);
   try {
     return await fn();

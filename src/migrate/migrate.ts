@@ -7,6 +7,7 @@ import { displayName } from '../db/sql-fragments.js';
 import { historyDdlStatements } from '../history/history-sql.js';
 import { addColumnsSql } from './migration-sql.js';
 import { ensureIndexes } from './indexes.js';
+import { wakeTriggerSql } from './wake-trigger.js';
 import { locateTable, resolvePackagesTable, type HistorySetting, type LocatedTable } from '../table/packages-table.js';
 
 export interface MigrateOptions {
@@ -17,6 +18,8 @@ export interface MigrateOptions {
   statementTimeoutMs?: number;
   /** Create the run-history tables (default: yes, in the packages table's schema). */
   history?: HistorySetting;
+  /** Install the wake trigger for `run --watch` (wake-trigger.ts). */
+  wakeTrigger?: boolean;
 }
 
 export interface MigrateResult {
@@ -27,6 +30,8 @@ export interface MigrateResult {
   rebuiltIndexes: string[];
   /** Schema of the history tables, when migrate made sure they exist. */
   historySchema?: string;
+  /** The wake trigger was installed (or replaced). */
+  wakeTrigger?: boolean;
 }
 
 const SCHEDULING_COLUMNS = ['scheduled', 'auto_activate', 'auto_deactivate', 'schedule_date', 'schedule_time'];
@@ -71,6 +76,11 @@ async function migrateSteps(client: Queryable, located: LocatedTable, options: M
       for (const statement of historyDdlStatements(schema)) await client.query(statement);
     });
     result.historySchema = schema;
+  }
+
+  if (options.wakeTrigger) {
+    await ddl(wakeTriggerSql(target));
+    result.wakeTrigger = true;
   }
 
   // The columns migrate does not own (is_active, valid_until) and existing columns of the

@@ -16,6 +16,8 @@ export interface MetricsSample {
   changes: { activated: number; deactivated: number; activationSkipped: number };
   /** Unix seconds of the last successful tick, when one is known. */
   lastSuccessAt?: number;
+  /** The largest lateness among the last tick's changes, in seconds (0 without changes). */
+  maxLateSeconds?: number;
 }
 
 /** Label values per the exposition format: backslash, double quote and newline escaped. */
@@ -39,6 +41,13 @@ export function formatMetrics(m: MetricsSample): string {
       [`${table},action="activation_skipped"`, m.changes.activationSkipped],
     ]),
   ];
+  if (m.maxLateSeconds !== undefined) {
+    metrics.push(
+      gauge('package_scheduler_last_run_max_late_seconds', 'The largest lateness among the changes of the last tick, from each due instant (database clock).', [
+        [table, m.maxLateSeconds],
+      ]),
+    );
+  }
   if (m.lastSuccessAt !== undefined) {
     metrics.push(gauge('package_scheduler_last_success_timestamp_seconds', 'When the last successful tick ended, in Unix time.', [[table, m.lastSuccessAt]]));
   }

@@ -43,6 +43,7 @@ export function formatStatus(report: StatusReport): string {
   lines.push('');
   lines.push(...upcoming('next activations', report.nextActivations));
   lines.push(...upcoming('next deactivations', report.nextDeactivations));
+  lines.push(`next due instant: ${report.nextDueAt ?? 'none'}`);
   lines.push('');
   if (report.overdue.length === 0) lines.push('overdue: none');
   else lines.push('overdue:', ...table(report.overdue.map((o) => [o.packageId, o.name ?? '', o.action, o.reason])));

@@ -20,7 +20,8 @@ const NULL_TEXT = `chr(92) || 'N'`;
 export function changeRecordsSql(table: PackagesTable): string {
   return `SELECT a.kind::text ||
        concat_ws(chr(9), ${copyText('c.package_id')}, ${copyText('c.name')}, coalesce(c.due_at, ${NULL_TEXT}),
-                 coalesce(c.late_seconds::text, ${NULL_TEXT}), coalesce(c.valid_until, ${NULL_TEXT}), ${copyText('c.timezone')}) AS record
+                 coalesce(c.late_seconds::text, ${NULL_TEXT}), coalesce(c.valid_until, ${NULL_TEXT}), ${copyText('c.timezone')},
+                 coalesce(c.late_ms::text, ${NULL_TEXT})) AS record
   FROM changed AS c
  CROSS JOIN LATERAL (VALUES (${ChangeKind.activated}, c.activate),
                             (${ChangeKind.activationSkipped}, c.skip_activation),
@@ -42,7 +43,10 @@ function copyText(expression: string): string {
 /** A row of the tick statement, as pg returns it in array mode: the kind's digit, then the record. */
 export type ChangeRow = [line: string];
 
-/** A change record, parsed: the zone is NULL without per-row zones (the default zone). */
+/**
+ * A change record, parsed: the zone is NULL without per-row zones (the default zone). The last
+ * field, the lateness in milliseconds (lateMsOf), is read only for tick.completed's maxLateMs.
+ */
 export type ChangeRecord = [packageId: string, name: string | null, dueAt: string | null, lateSeconds: number | null, validUntil: string | null, timezone: string | null];
 
 const ESCAPED = /\\(.)/g;
@@ -58,4 +62,10 @@ export function parseChangeRecord(record: string): ChangeRecord {
   const f = record.split('\t');
   const late = field(f[3]);
   return [field(f[0]) ?? '', field(f[1]), field(f[2]), late === null ? null : Number(late), field(f[4]), field(f[5])];
+}
+
+/** A record line's last field: milliseconds late (NULL: no finite due instant). */
+export function lateMsOf(record: string): number | null {
+  const text = record.slice(record.lastIndexOf('\t') + 1);
+  return text === '\\N' ? null : Number(text);
 }

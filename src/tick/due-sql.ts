@@ -11,7 +11,8 @@ import { carriedKeySql, keyColumnsSql } from '../table/key-sql.js';
 import type { Params } from '../db/params.js';
 import { ZONE_NAME_PATTERN } from '../config/zone-name.js';
 
-export type ExpiryMode = 'date' | 'instant';
+import { activationInstantSql, expiryInstantSql, type ExpiryMode } from './due-instants.js';
+export { activationInstantSql, expiryInstantSql, firstInstantAtOrAfterSql, type ExpiryMode } from './due-instants.js';
 
 /**
  * The tick's clock in SQL: a reference to its instant (timestamptz), and the zone of the row
@@ -24,13 +25,36 @@ export interface ClockRefs {
   /** The default zone's reference (`zone` itself without per-row zones). */
   defaultZone: string;
   perRow?: { unknownZones: string };
+  /**
+   * Compare wall-clock times only, never the due instants (Citus: their correlated subqueries
+   * cannot be planned over distributed rows). The same rule: a wall clock passes a time exactly
+   * at that time's first instant (a skipped time: when the clock jumps past it; a repeated
+   * one: at its first occurrence), which is what the instants compute for the watcher.
+   */
+  wallClock?: boolean;
 }
 
 const local = (c: ClockRefs) => `(${c.instant} AT TIME ZONE ${c.zone})`;
 const localDate = (c: ClockRefs) => `(${local(c)})::date`;
 
-/** "valid_until has passed" (rule 4), as a range condition on the bare column. */
+/**
+ * "valid_until has passed" (rule 4): a range condition on the bare column (so the partial index
+ * serves it) that is exact two days or more into the past, and within those two days the rule
+ * itself: the expiry instant (expiryInstantSql) has come.
+ */
 export function validUntilPassedSql(type: PackagesTable['validUntilType'], mode: ExpiryMode, c: ClockRefs): string {
+  if (c.wallClock) return validUntilRangeSql(type, mode, c);
+  return `${validUntilRangeSql(type, mode, c)}
+                         AND CASE WHEN ${farPastSql(type, c)} THEN true ELSE ${expiryInstantSql(type, mode, c.zone)} <= ${c.instant} END`;
+}
+
+function farPastSql(type: PackagesTable['validUntilType'], c: ClockRefs): string {
+  if (type === 'date') return `p.valid_until < ${localDate(c)} - 2`;
+  if (type === 'timestamp') return `p.valid_until < ${local(c)} - interval '2 days'`;
+  return `p.valid_until < ${c.instant} - interval '2 days'`;
+}
+
+function validUntilRangeSql(type: PackagesTable['validUntilType'], mode: ExpiryMode, c: ClockRefs): string {
   if (type === 'date') return `p.valid_until < ${localDate(c)}`;
   if (type === 'timestamp') {
     // date mode: valid_until::date < D  <=>  valid_until < D 00:00
@@ -110,8 +134,14 @@ export function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRef
   // beyond the timestamp range (year 294276) never raises "timestamp out of range".
   // An infinite schedule_date is no date a package can be due on: '-infinity' is never due
   // (check names the row), as 'infinity' is not; its due instant and lateness would be infinite.
-  const activationExact = `p.schedule_date <= ${D} AND p.schedule_date > date '-infinity'
-                         AND CASE WHEN p.schedule_date <= ${D} THEN ${dueLocal} <= ${local(c)} ELSE false END`;
+  // Two days or more before D, any time of day has come; on D-1 and D, the due instant decides.
+  const activationExact = c.wallClock
+    ? `p.schedule_date <= ${D} AND p.schedule_date > date '-infinity'
+                         AND CASE WHEN p.schedule_date <= ${D} THEN ${dueLocal} <= ${local(c)} ELSE false END`
+    : `p.schedule_date <= ${D} AND p.schedule_date > date '-infinity'
+                         AND CASE WHEN p.schedule_date < ${D} - 1 THEN true
+                                  WHEN p.schedule_date <= ${D} THEN ${activationInstantSql(c.zone)} <= ${c.instant}
+                                  ELSE false END`;
   let activationDue = `p.scheduled AND p.auto_activate AND ${activationExact}`;
   let deactivationDue = `p.is_active AND p.auto_deactivate AND ${passed}`;
   let expired = `p.valid_until IS NOT NULL AND ${passed}`;
@@ -163,14 +193,16 @@ export interface TickClock {
 export function clockRefs(params: Params, table: PackagesTable, clock: TickClock): ClockRefs {
   const instant = params.add(clock.instant, 'timestamptz');
   const defaultZone = params.add(clock.timezone, 'text');
-  if (!table.zone) return { instant, zone: defaultZone, defaultZone };
+  // A table Citus manages: wall-clock comparisons (see ClockRefs.wallClock).
+  const wallClock = table.citus !== undefined && table.citus.kind !== 'local' ? { wallClock: true } : {};
+  if (!table.zone) return { instant, zone: defaultZone, defaultZone, ...wallClock };
   // A row's zone obeys --timezone's rule (zone-name.ts): one PostgreSQL would read as a POSIX
   // spec ('+03:00' as UTC-3, 'UTC-167') becomes NULL here, so no condition on its row can be
   // true and it is never changed (zone-guard.ts reports it with the unknown zones).
   const given = `coalesce(${table.zone.expression}, ${defaultZone})`;
   // COLLATE "C": a zone column with a nondeterministic (case-insensitive) collation cannot take a regular expression.
   const zone = `(CASE WHEN (${given}) COLLATE "C" ~* ${params.add(ZONE_NAME_PATTERN, 'text')} THEN ${given} END)`;
-  return { instant, zone, defaultZone, perRow: { unknownZones: params.add(clock.unknownZones ?? [], 'text[]') } };
+  return { instant, zone, defaultZone, ...wallClock, perRow: { unknownZones: params.add(clock.unknownZones ?? [], 'text[]') } };
 }
 
 /** The zone a row is evaluated in: its own (per-row zones) or else the default. */

@@ -68,6 +68,7 @@ export function logCompleted(result: TickCompleted, logger: Logger): void {
       dryRun: result.dryRun,
       timezone: result.timezone,
       now: result.now,
+      ...(result.maxLateMs === null ? {} : { maxLateMs: result.maxLateMs }),
       durationMs: result.durationMs,
     },
     result.dryRun ? 'dry run: nothing was changed' : 'tick completed',

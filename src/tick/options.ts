@@ -39,5 +39,6 @@ export interface TickOptions {
 export type PreviewOptions = Pick<TickOptions, 'table' | 'timezone' | 'timezoneColumn' | 'expiry' | 'at' | 'lockTimeoutMs' | 'statementTimeoutMs'>;
 
 export function transactionOptions(options: Pick<TickOptions, 'lockTimeoutMs' | 'statementTimeoutMs'>, readOnly: boolean): TransactionOptions {
-  return { readOnly, lockTimeoutMs: options.lockTimeoutMs, statementTimeoutMs: options.statementTimeoutMs };
+  // A tick that may change rows says so, for the wake trigger (migrate/wake-trigger.ts).
+  return { readOnly, lockTimeoutMs: options.lockTimeoutMs, statementTimeoutMs: options.statementTimeoutMs, markTick: !readOnly };
 }

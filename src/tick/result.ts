@@ -1,6 +1,6 @@
 // What a tick reports: the typed result, built from the tick statement's rows, and the
 // NOTIFY payload made from it.
-import { ChangeKind, parseChangeRecord, type ChangeRecord, type ChangeRow } from './change-records.js';
+import { ChangeKind, lateMsOf, parseChangeRecord, type ChangeRecord, type ChangeRow } from './change-records.js';
 
 /** A row left alone because PostgreSQL does not know its zone, or it is not an IANA name. */
 export interface UnknownZoneRow {
@@ -62,6 +62,11 @@ export interface TickCompleted {
   listsComplete: boolean;
   /** Per-row zones: rows left alone because PostgreSQL does not know their zone. */
   timezoneUnknown: UnknownZoneRow[];
+  /**
+   * The largest lateness among the changes, in milliseconds from each change's due instant to
+   * the tick's instant (both the database's clock); null when nothing changed.
+   */
+  maxLateMs: number | null;
   durationMs: number;
 }
 export interface TickSkipped {
@@ -99,6 +104,7 @@ export class ChangeCollector {
       activationSkipped: [],
       listsComplete: true,
       timezoneUnknown: [],
+      maxLateMs: null,
       durationMs: 0,
     };
   }
@@ -110,6 +116,8 @@ export class ChangeCollector {
       const line = rows[i]![0];
       lines[i] = line;
       const kind = kindOf(line);
+      const late = lateMsOf(line);
+      if (late !== null && (result.maxLateMs === null || late > result.maxLateMs)) result.maxLateMs = late;
       if (kind === ChangeKind.activated) {
         if (result.counts.activated++ < LIST_LIMIT) result.activated.push(toChange(kind, line, result.timezone) as Activation);
       } else if (kind === ChangeKind.activationSkipped) {

@@ -6,7 +6,7 @@ import { keyColumnsSql, keyMatchSql, packageIdAndNameSql } from '../table/key-sq
 import { recordEventsCte } from '../history/history-sql.js';
 import { Params, type Statement } from '../db/params.js';
 import { changeRecordsSql } from './change-records.js';
-import { clockRefs, decisionsSql, dueRowsSql, validUntilTextSql, type ClockRefs, type ExpiryMode, type TickClock } from './due-sql.js';
+import { activationInstantSql, clockRefs, decisionsSql, dueRowsSql, expiryInstantSql, validUntilTextSql, type ClockRefs, type ExpiryMode, type TickClock } from './due-sql.js';
 
 /**
  * How the tick statement starts, in pg_stat_activity and pg_stat_statements; tickMarker adds
@@ -26,8 +26,10 @@ export function tickMarker(table: Pick<PackagesTable, 'quoted'>): string {
  * What is reported of each row. `updated`: in the UPDATE's RETURNING, where `p` is the row as
  * stored, after the CRM's BEFORE UPDATE triggers: a change a trigger undid (is_active kept, the
  * schedule set again) is not reported, logged, counted or recorded, because it was not made.
+ * `lateness` false: no late_ms (Citus plans the due instants' correlated subqueries only where
+ * the whole statement goes to one shard, not over the rows the shards returned).
  */
-export function reportColumnsSql(table: PackagesTable, c: ClockRefs, updated: boolean): string {
+export function reportColumnsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRefs, updated: boolean, lateness = !c.wallClock): string {
   const changes = updated
     ? `d.activate AND p.is_active IS TRUE AND p.scheduled IS NOT TRUE AS activate,
          d.skip_activation AND p.scheduled IS NOT TRUE AS skip_activation,
@@ -42,7 +44,20 @@ export function reportColumnsSql(table: PackagesTable, c: ClockRefs, updated: bo
          CASE WHEN d.activate OR d.skip_activation
               THEN greatest(0, floor(extract(epoch FROM ${c.instant} - (d.due_local AT TIME ZONE ${c.perRow ? 'd.zone' : c.zone}))))::bigint END AS late_seconds,
          ${validUntilTextSql(table.validUntilType)} AS valid_until,
-         d.zone AS timezone`;
+         d.zone AS timezone,
+         ${lateness ? lateMsSql(table, expiry, c) : 'NULL::numeric'} AS late_ms`;
+}
+
+/**
+ * Milliseconds from the change's due instant (due-sql.ts, the instant the tick compares with)
+ * to the tick's instant, never negative: tick.completed's maxLateMs is their largest. NULL where
+ * there is no finite instant (valid_until = '-infinity').
+ */
+function lateMsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRefs): string {
+  const zone = c.perRow ? 'd.zone' : c.zone;
+  const since = (instant: string) => `greatest(0, round((extract(epoch FROM ${c.instant} - ${instant}) * 1000)::numeric, 3))`;
+  return `greatest(CASE WHEN d.activate OR d.skip_activation THEN ${since(activationInstantSql(zone))} END,
+                  CASE WHEN d.deactivate THEN ${since(expiryInstantSql(table.validUntilType, expiry, zone))} END)`;
 }
 
 /** The UPDATE's SET list: what each decision (`d`) does to its row (`p`). */
@@ -77,7 +92,7 @@ WITH due AS (${dueRowsSql(table, expiry, c, true)}
      SET ${setChangesSql(table)}
     FROM decisions AS d
    WHERE ${keyMatchSql(table, 'p', 'd', 'key_')}
-  RETURNING ${keyColumnsSql(table, 'p', 'sort_')},${reportColumnsSql(table, c, true)}
+  RETURNING ${keyColumnsSql(table, 'p', 'sort_')},${reportColumnsSql(table, expiry, c, true)}
 )${recorded}
 ${changeRecordsSql(table)}`);
 }
@@ -90,7 +105,7 @@ export function previewTickStatement(table: PackagesTable, expiry: ExpiryMode, c
 WITH due AS (${dueRowsSql(table, expiry, c, false)}
 ), decisions AS (${decisionsSql(table)}
 ), changed AS (
-  SELECT ${keyColumnsSql(table, 'p', 'sort_')},${reportColumnsSql(table, c, false)}
+  SELECT ${keyColumnsSql(table, 'p', 'sort_')},${reportColumnsSql(table, expiry, c, false)}
     FROM decisions AS d
     JOIN ${table.quoted} AS p ON ${keyMatchSql(table, 'p', 'd', 'key_')}
 )

@@ -3,6 +3,7 @@ import { withConnection } from '../../db/resources.js';
 import { ExitCode } from '../../errors.js';
 import { migrate as applyMigration } from '../../migrate/migrate.js';
 import { migrationSql } from '../../migrate/migration-sql.js';
+import { wakeTriggerSql } from '../../migrate/wake-trigger.js';
 import { historySettings, tableSetting, type Env, type Flags } from '../../config/config.js';
 import { migrateOptions } from '../options.js';
 import { writeReport, type CommandHandler } from './context.js';
@@ -19,5 +20,6 @@ export async function printMigration(flags: Flags, env: Env): Promise<number> {
   const table = tableSetting(flags, env);
   const history = historySettings(flags, env);
   writeReport(migrationSql(table, history === false ? null : (history.schema ?? table.schema)));
+  if (flags.wakeTrigger) writeReport(`\nBEGIN;\n${wakeTriggerSql(table)}COMMIT;\n`);
   return ExitCode.ok;
 }

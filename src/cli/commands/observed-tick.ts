@@ -1,6 +1,7 @@
 // One tick on its own connection, observed: heartbeat start, the tick, the metrics file,
 // heartbeat end. Monitoring never changes the tick's exit code. Shared by run and its --every loop.
 import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
 import { withConnection } from '../../db/resources.js';
 import { ExitCode, exitCodeFor } from '../../errors.js';
 import { runTick, type TickResult } from '../../tick/tick.js';
@@ -10,18 +11,26 @@ import type { Heartbeat } from '../../monitoring/heartbeat.js';
 import { tickOptions } from '../options.js';
 import type { CommandContext } from './context.js';
 
-// A new connection per tick, also in --every mode: see docs/design.md ("Connections").
-async function tickOnce(config: Config, context: CommandContext): Promise<TickResult> {
+/** Runs `fn` on a connection: by default a new one, closed after it. */
+export type Connect = <T>(fn: (client: pg.Client) => Promise<T>) => Promise<T>;
+
+// A new connection per tick, also in --every mode: see docs/design.md ("Connections");
+// --watch passes its own, kept open (watch/work-connection.ts).
+async function tickOnce(config: Config, context: CommandContext, connect: Connect): Promise<TickResult> {
   const runId = randomUUID();
   try {
-    return await withConnection(config.connection, (client) => runTick(client, tickOptions(config, context.version, runId), context.logger));
+    return await connect((client) => runTick(client, tickOptions(config, context.version, runId), context.logger));
   } catch (error) {
     throw new TickError(runId, error);
   }
 }
 
 /** One tick with its pings and metrics; returns the tick's result or throws its TickError. */
-export async function observedTick(config: Config, context: CommandContext): Promise<TickResult> {
+export async function observedTick(
+  config: Config,
+  context: CommandContext,
+  connect: Connect = (fn) => withConnection(config.connection, fn),
+): Promise<TickResult> {
   // Loaded only when asked for: a plain cron run does not pay for them at start-up.
   const pings = config.heartbeatUrl ? await import('../../monitoring/heartbeat.js') : undefined;
   const heartbeat: Heartbeat | undefined = config.heartbeatUrl
@@ -32,7 +41,7 @@ export async function observedTick(config: Config, context: CommandContext): Pro
   let result: TickResult | undefined;
   let failure: TickError | undefined;
   try {
-    result = await tickOnce(config, context);
+    result = await tickOnce(config, context, connect);
   } catch (error) {
     failure = error as TickError;
   }

@@ -5,6 +5,10 @@ import type { CommandContext, CommandHandler } from './context.js';
 import { MANY_TABLES_OUTCOME, observedTick, tickOutcome } from './observed-tick.js';
 
 export const run: CommandHandler = async (config, context) => {
+  if (config.watch !== undefined) {
+    const { watch } = await import('./watch.js');
+    return watch(config, context);
+  }
   if (config.everySeconds !== undefined) {
     const { loop } = await import('./loop.js');
     return loop(config, context);
