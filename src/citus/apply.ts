@@ -50,6 +50,12 @@ export function citusProblem(table: PackagesTable, topology: CitusTopology | und
       'connected to a Citus worker node: connect to the coordinator (the one-run-per-table lock is an advisory lock, which holds only on the node it is taken on)',
     );
   }
+  if (topology.kind === 'distributed' && table.citusZoneTable?.kind === 'distributed') {
+    return new ConfigError(
+      `${name}: its zones come from ${table.zone?.description}, another distributed table; Citus cannot lock the packages' rows in a ` +
+        `join with it (0A000), so no tick could run: make that table a reference table (create_reference_table), or keep the zone in a column of ${name}`,
+    );
+  }
   if (topology.kind === 'distributed' && !table.keyNames.includes(topology.distributionColumn!)) {
     return new ConfigError(`${name}: its key (${table.keyNames.join(', ')}) does not hold the distribution column ${topology.distributionColumn}`);
   }

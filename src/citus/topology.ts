@@ -18,7 +18,8 @@ export interface CitusTopology {
   kind: CitusTableKind;
   /** The distribution column (unquoted), for `distributed`. */
   distributionColumn?: string;
-  /** Its type, as format_type() spells it. */
+  /** Its type, as format_type() spells it with its modifier: char(8), not character, whose cast
+   * would cut every value to one character. */
   distributionType?: string;
   shardCount: number;
   /** Whether the connection is to the coordinator (citus_is_coordinator()). */
@@ -42,7 +43,7 @@ const TOPOLOGY_SQL = `
 SELECT p.partmethod::text AS partmethod, p.repmodel::text AS repmodel, p.colocationid,
        EXISTS (SELECT 1 FROM pg_dist_schema s JOIN pg_class c ON c.relnamespace = s.schemaid WHERE c.oid = $1::regclass) AS in_distributed_schema,
        CASE WHEN p.partmethod = 'h' THEN column_to_column_name(p.logicalrelid, p.partkey) END AS distribution_column,
-       CASE WHEN p.partmethod = 'h' THEN (SELECT format_type(a.atttypid, NULL) FROM pg_attribute a
+       CASE WHEN p.partmethod = 'h' THEN (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
                                             WHERE a.attrelid = p.logicalrelid AND a.attname = column_to_column_name(p.logicalrelid, p.partkey)) END AS distribution_type,
        (SELECT count(*)::int FROM pg_dist_shard s WHERE s.logicalrelid = $1::regclass) AS shard_count,
        citus_is_coordinator() AS coordinator

@@ -105,6 +105,31 @@ function hasPassword(client: pg.Client): boolean {
 }
 
 /** `passwordMissingFor`: the user the server wanted a password for, when none was given. */
+/**
+ * The pool's client (src/tenants/pool.ts): a failed connect carries what withConnection sees
+ * itself, whether the server asked for a password pg did not have, and its socket is cut at
+ * once (a handshake left half-done would keep the process alive until authentication_timeout).
+ */
+export class PooledClient extends pg.Client {
+  passwordMissingFor?: string;
+
+  // pg's own overloads (a promise, or a callback) are kept as they are: pg-pool uses the callback.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  override connect(callback?: any): any {
+    const self = this as unknown as pg.Client;
+    const asked = watchPasswordRequests(self);
+    const failed = (error: unknown) => {
+      if (asked() && !hasPassword(self)) this.passwordMissingFor = self.user;
+      (this as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+      return error;
+    };
+    if (callback) return super.connect((error: Error | null) => (error ? callback(failed(error)) : callback(null, this)));
+    return super.connect().catch((error: unknown) => {
+      throw failed(error);
+    });
+  }
+}
+
 export function connectError(error: unknown, passwordMissingFor?: string): Error {
   if (passwordMissingFor !== undefined) {
     return new ConfigError(

@@ -59,12 +59,15 @@ export async function withTransaction<T>(
   // DateStyle and IntervalStyle are pinned too: a key or value cast to text (a date key, an
   // infinity) must read the same whatever the database's or role's settings. TimeZone is not:
   // every time rule names its zone, and updated_at of a zone-less type is the CRM's own local time.
+  // citus.propagate_set_commands = 'local' comes first: on Citus the SET LOCALs after it reach
+  // the workers' shards too (a lock on a shard then times out after --lock-timeout, and the wake
+  // trigger sees the tick's mark); elsewhere it is an inert placeholder setting.
   // READ COMMITTED is pinned as well: the tick is built on it (SKIP LOCKED leaves a row an admin
   // holds for the next tick; the state row is upserted after a skipped run may have written it).
   // Under a database's default_transaction_isolation of REPEATABLE READ or SERIALIZABLE, a run
   // that merely found the lock taken would make the running tick fail 40001 and roll back.
   const begin =
-    `BEGIN ISOLATION LEVEL READ COMMITTED${options.readOnly ? ' READ ONLY' : ''}; SET LOCAL statement_timeout = ${milliseconds(options.statementTimeoutMs)}; ` +
+    `BEGIN ISOLATION LEVEL READ COMMITTED${options.readOnly ? ' READ ONLY' : ''}; SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL statement_timeout = ${milliseconds(options.statementTimeoutMs)}; ` +
     `SET LOCAL lock_timeout = ${milliseconds(options.lockTimeoutMs)}; SET LOCAL DateStyle = ISO; SET LOCAL IntervalStyle = postgres${idleLimit(options)}` +
     (options.markTick ? '; SET LOCAL package_scheduler.tick = on' : '');
   try {

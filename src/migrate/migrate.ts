@@ -1,7 +1,7 @@
 // `package-scheduler migrate`: adds the scheduling columns and indexes, idempotently.
 import { ConfigError, errorCode } from '../errors.js';
 import { explainReadOnly, withSessionLimits, withTransaction, type Queryable } from '../db/resources.js';
-import type { QualifiedName } from '../table/identifiers.js';
+import { quoteQualified, type QualifiedName } from '../table/identifiers.js';
 import type { Logger } from '../logger.js';
 import { displayName } from '../db/sql-fragments.js';
 import { historyDdlStatements } from '../history/history-sql.js';
@@ -9,6 +9,7 @@ import { addColumnsSql } from './migration-sql.js';
 import { ensureIndexes } from './indexes.js';
 import { wakeTriggerSql } from './wake-trigger.js';
 import { locateTable, resolvePackagesTable, type HistorySetting, type LocatedTable } from '../table/packages-table.js';
+import { citusTopology } from '../citus/topology.js';
 
 export interface MigrateOptions {
   table: QualifiedName;
@@ -44,6 +45,13 @@ const SCHEDULING_COLUMNS = ['scheduled', 'auto_activate', 'auto_deactivate', 'sc
  */
 export async function migrate(client: Queryable, options: MigrateOptions, logger: Logger): Promise<MigrateResult> {
   const located = await inTransaction(client, options, () => locateTable(client, options.table));
+  // On a Citus worker, DDL on a distributed table fails ("operation is not allowed on this node"):
+  // say what to do instead, as run does.
+  if (located.citus) {
+    const quoted = quoteQualified({ schema: located.schema, name: located.name });
+    const topology = await inTransaction(client, options, () => citusTopology(client, quoted));
+    if (!topology.coordinator) throw new ConfigError('connected to a Citus worker node: connect to the coordinator to migrate (Citus runs DDL from there)');
+  }
   try {
     return await migrateSteps(client, located, options, logger);
   } catch (error) {

@@ -33,6 +33,8 @@ export interface PackagesTable {
   zone?: ZoneSource;
   /** Where the citus extension is installed: what Citus does with the table (citus/topology.ts). */
   citus?: CitusTopology;
+  /** On Citus, with zones from another table: what Citus does with that table. */
+  citusZoneTable?: CitusTopology;
 }
 
 /** Run history: off, or where its tables live (default: the packages table's schema) and how long events are kept. */
@@ -198,6 +200,8 @@ export async function resolvePackagesTable(
   const zone = options.timezoneColumn ? await resolveZoneColumn(client, row, options.timezoneColumn) : undefined;
   const quoted = quoteQualified({ schema: row.schema, name: row.name });
   const citus = row.citus ? await citusTopology(client, quoted) : undefined;
+  // Where the zones come from another table on Citus: what Citus does with that one (citusProblem).
+  const zoneTable = citus && zone?.table ? await citusTopology(client, zone.table) : undefined;
 
   return {
     schema: row.schema,
@@ -211,6 +215,7 @@ export async function resolvePackagesTable(
     history: options.history && row.hasHistory ? historyTables(row.historySchema) : undefined,
     ...(zone ? { zone } : {}),
     ...(citus ? { citus } : {}),
+    ...(zoneTable ? { citusZoneTable: zoneTable } : {}),
   };
 }
 

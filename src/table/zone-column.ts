@@ -16,6 +16,8 @@ export interface ZoneSource {
   join: string;
   /** For messages and reports: `special_packages.time_zone` or `salons.time_zone`. */
   description: string;
+  /** The joined table, quoted (`table.column` references only). */
+  table?: string;
 }
 
 const TEXT_TYPES = new Set(['text', 'character varying', 'character', 'citext', 'name']);
@@ -69,6 +71,7 @@ SELECT n.nspname AS schema, c.relname AS name,
   return {
     expression: `z.${quoteIdent(ref.column)}`,
     join: `LEFT JOIN ${quoteQualified(target)} AS z ON z.${quoteIdent(key.to)} = p.${quoteIdent(key.from)}`,
+    table: quoteQualified(target),
     description: `${targetName}.${ref.column}`,
   };
 }

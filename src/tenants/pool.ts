@@ -3,7 +3,7 @@
 // load or start). Every command still leaves no setting on a connection (SET LOCAL, or reset),
 // so a connection can go from one table's tick to the next.
 import pg from 'pg';
-import { clientConfig, connectError, type ConnectionOptions } from '../db/resources.js';
+import { clientConfig, connectError, PooledClient, type ConnectionOptions } from '../db/resources.js';
 import { errorCode, TemporaryError } from '../errors.js';
 
 export interface TablePool {
@@ -15,7 +15,14 @@ const END_GRACE_MS = 2000;
 
 export async function withPool<T>(options: ConnectionOptions, size: number, fn: (pool: TablePool) => Promise<T>): Promise<T> {
   // allowExitOnIdle: an idle connection never keeps the process alive (cron must see it end).
-  const pool = new pg.Pool({ ...clientConfig(options), max: size, allowExitOnIdle: true, idleTimeoutMillis: 10_000 });
+  const clients: PooledClient[] = [];
+  const Client = class extends PooledClient {
+    constructor(config?: pg.ClientConfig) {
+      super(config);
+      clients.push(this);
+    }
+  };
+  const pool = new pg.Pool({ ...clientConfig(options), max: size, allowExitOnIdle: true, idleTimeoutMillis: 10_000, Client });
   // An idle connection the server drops is an 'error' on the pool: without a listener it would
   // kill the process; the next table simply gets a new connection.
   pool.on('error', () => {});
@@ -25,7 +32,8 @@ export async function withPool<T>(options: ConnectionOptions, size: number, fn: 
       try {
         client = await pool.connect();
       } catch (error) {
-        throw connectError(error);
+        // The client that failed is the last one made; it says whether a password was missing.
+        throw connectError(error, clients.at(-1)?.passwordMissingFor);
       }
       let lost: unknown;
       const onError = (error: unknown) => (lost = error);

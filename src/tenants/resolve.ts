@@ -34,6 +34,8 @@ SELECT n.nspname::text AS schema, c.relname::text AS name
   JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
    AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+   -- nor the scheduler's own history tables, which a schema-wide pattern ('tenant_1.*') would match
+   AND c.relname NOT IN ('package_scheduler_state', 'package_scheduler_events')
    AND EXISTS (SELECT 1 FROM unnest($1::text[], $2::text[]) AS p(schema_like, name_like)
                 WHERE c.relname LIKE p.name_like
                   AND CASE WHEN p.schema_like IS NULL THEN pg_table_is_visible(c.oid) ELSE n.nspname LIKE p.schema_like END)

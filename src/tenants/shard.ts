@@ -1,7 +1,7 @@
 // --shard k/n: which tables this process handles. The hash is FNV-1a (32 bits) of the UTF-8
 // bytes of the quoted name `"schema"."table"`, modulo n: it depends on nothing but the table's
 // own name, so every table belongs to exactly one shard whatever other tables exist, and anyone
-// can reproduce it (docs/tenants.md shows it in a few lines of Python and SQL).
+// can reproduce it (docs/tenants.md shows it in a few lines of Python).
 
 export interface Shard {
   index: number;

@@ -36,6 +36,11 @@ export async function runMany(config: Config, context: CommandContext): Promise<
           const counts = result.status === 'completed' ? result.counts : NO_CHANGES;
           return { table: result.table, status: result.status, exitCode: ExitCode.ok, counts, durationSeconds: seconds(tableStarted) };
         } catch (error) {
+          // A tenant dropped (offboarded) since the run resolved its tables: nothing to tick.
+          if (target.exists && (await droppedSince(client, target))) {
+            logger.info({ event: 'tick.skipped', reason: 'dropped', table: target.display, runId }, 'the table was dropped after this run found it');
+            return { table: target.display, status: 'skipped', exitCode: ExitCode.ok, counts: NO_CHANGES, durationSeconds: seconds(tableStarted) };
+          }
           const code = reportTableFailure('tick.failed', target.display, error, logger, config.secrets, { runId });
           return { table: target.display, status: 'failed', exitCode: code, counts: NO_CHANGES, durationSeconds: seconds(tableStarted) };
         }
@@ -87,4 +92,14 @@ function summary(t: RunTotals): string {
 
 function seconds(since: number): number {
   return Math.round(performance.now() - since) / 1000;
+}
+
+/** Whether a table the run found is gone now (the tick's own error is reported if this fails). */
+async function droppedSince(client: { query: (text: string, values: unknown[]) => Promise<{ rows: { gone: boolean }[] }> }, target: { quoted: string }): Promise<boolean> {
+  try {
+    const { rows } = await client.query('SELECT to_regclass($1::text) IS NULL AS gone', [target.quoted]);
+    return rows[0]?.gone === true;
+  } catch {
+    return false;
+  }
 }
