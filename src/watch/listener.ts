@@ -14,6 +14,8 @@ import { wakeChannelSql } from '../migrate/wake-trigger.js';
 const CHECK_EVERY_MS = 30_000;
 const CHECK_TIMEOUT_MS = 5_000;
 const BACKOFF_MS = [500, 1000, 2000, 5000, 10_000, 30_000];
+/** Payload prefix of the listener's own probe notifications, never a wake-up. */
+const PROBE = 'package-scheduler:probe:';
 
 export interface ListenerEvents {
   /** A notification arrived on the wake channel. */
@@ -28,6 +30,9 @@ export class WakeListener {
   private timer: NodeJS.Timeout | undefined;
   private failures = 0;
   private stopped = false;
+  /** Probes sent on the channel and waiting to come back (listeningOn). */
+  private readonly probes = new Map<string, () => void>();
+  private probeCount = 0;
 
   constructor(
     private readonly options: ConnectionOptions,
@@ -36,6 +41,12 @@ export class WakeListener {
     private readonly events: ListenerEvents,
     /** Error text for the log, passwords scrubbed. */
     private readonly describe: (error: unknown) => string = describeError,
+    /**
+     * Sends the probe notification from another session (the ticks' database URL). Through a
+     * transaction pooler a session's own NOTIFY can come back on the same server connection
+     * while a real edit's never does: only a notification from elsewhere proves it hears.
+     */
+    private readonly sendProbe?: (channel: string, payload: string) => Promise<void>,
   ) {}
 
   start(): void {
@@ -52,15 +63,25 @@ export class WakeListener {
     if (this.stopped) return;
     try {
       const { client } = await openConnection(this.options, { keepAlive: true });
+      // stop() may have come while the connection was being opened: it must not outlive it.
+      if (this.stopped) {
+        await closeClient(client);
+        return;
+      }
       this.client = client;
       client.on('error', (error) => this.lost(error));
       client.on('end', () => this.lost(undefined));
+      // The dedicated connection idles by design: a DBA's idle_session_timeout (PostgreSQL 14+)
+      // must not end it every few seconds (this session only; --listen-url is never a pooler).
+      await client.query(`SELECT set_config(name, '0', false) FROM pg_settings WHERE name = 'idle_session_timeout'`);
       const channel = await this.channelOf(client);
+      client.on('notification', (n) => {
+        if (n.channel !== channel) return;
+        if (n.payload?.startsWith(PROBE)) this.probes.get(n.payload)?.();
+        else this.events.notified();
+      });
       await client.query(`LISTEN ${quoteIdent(channel)}`);
       if (!(await this.listeningOn(client, channel))) throw new DeafError();
-      client.on('notification', (n) => {
-        if (n.channel === channel) this.events.notified();
-      });
       this.channel = channel;
       this.failures = 0;
       this.logger.debug({ event: 'watch.listening', channel }, 'listening for schedule edits');
@@ -82,16 +103,29 @@ export class WakeListener {
     return rows[0].channel;
   }
 
+  /**
+   * The channel is in pg_listening_channels(), and a notification this connection sends itself
+   * comes back: through a transaction pooler (PgBouncer) LISTEN "works" and the channel is
+   * listed, but notifications never reach the client, which only a round trip shows.
+   */
   private async listeningOn(client: pg.Client, channel: string): Promise<boolean> {
-    const answer = client.query<{ listening: boolean }>('SELECT $1::text IN (SELECT pg_listening_channels()) AS listening', [channel]);
+    const payload = `${PROBE}${process.pid}:${++this.probeCount}`;
     let timer: NodeJS.Timeout | undefined;
+    let heard = () => {};
+    const echoed = new Promise<void>((resolve) => (heard = resolve));
+    this.probes.set(payload, heard);
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('the LISTEN connection did not answer')), CHECK_TIMEOUT_MS);
+      timer = setTimeout(() => reject(new DeafError()), CHECK_TIMEOUT_MS);
     });
     try {
-      return (await Promise.race([answer, timeout])).rows[0]?.listening === true;
+      const answer = client.query<{ listening: boolean }>('SELECT $1::text IN (SELECT pg_listening_channels()) AS listening', [channel]);
+      if ((await Promise.race([answer, timeout])).rows[0]?.listening !== true) return false;
+      const sent = this.sendProbe ? this.sendProbe(channel, payload) : client.query('SELECT pg_notify($1::text, $2::text)', [channel, payload]);
+      await Promise.race([Promise.resolve(sent).then(() => echoed), timeout]);
+      return true;
     } finally {
       clearTimeout(timer);
+      this.probes.delete(payload);
     }
   }
 
@@ -144,6 +178,9 @@ export class WakeListener {
 
 class DeafError extends Error {
   constructor() {
-    super('the wake channel is not in pg_listening_channels()');
+    super(
+      'the LISTEN connection does not hear its own notification (not listed in pg_listening_channels(), or never delivered): ' +
+        '--listen-url / SCHEDULER_LISTEN_URL must reach PostgreSQL directly, not through a transaction pooler',
+    );
   }
 }

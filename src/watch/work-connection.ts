@@ -10,7 +10,17 @@ export class WorkConnection {
   constructor(private readonly options: ConnectionOptions) {}
 
   async use<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-    this.open ??= await openConnection(this.options, { keepAlive: true });
+    if (!this.open) {
+      const open = await openConnection(this.options, { keepAlive: true });
+      // A connection that dies while the watcher sleeps (a killed backend, idle_session_timeout)
+      // is dropped at once, so the due instant's tick opens a new one instead of failing on it.
+      const forget = () => {
+        if (this.open === open) this.open = undefined;
+      };
+      open.client.on('error', forget);
+      open.client.on('end', forget);
+      this.open = open;
+    }
     try {
       return await this.open.run(fn);
     } catch (error) {

@@ -2,7 +2,9 @@
 // the database for the next due instant (watch/next-due.ts) and sleeps until then, at most
 // --max-sleep, or until the wake trigger reports an edit (watch/listener.ts). Failed ticks are
 // retried as with --every; SIGTERM/SIGINT end a sleep at once and let a tick finish, then exit 0.
-import { ExitCode, describeError } from '../../errors.js';
+import { ConfigError, ExitCode, describeError } from '../../errors.js';
+import { lostLog } from '../log.js';
+import { withConnection } from '../../db/resources.js';
 import type { Config } from '../../config/config.js';
 import { reportFailure, scrub } from '../failure.js';
 import type { CommandContext } from './context.js';
@@ -17,6 +19,7 @@ import { nextDue } from '../../watch/next-due.js';
 const RETRY_MS = [1000, 2000, 5000, 10_000, 30_000];
 // Node's timers may fire a fraction of a millisecond before the duration has passed.
 const TIMER_SLACK_MS = 1;
+const STOP_GRACE_MS = 500;
 
 export async function watch(config: Config, context: CommandContext): Promise<number> {
   const { logger } = context;
@@ -25,9 +28,16 @@ export async function watch(config: Config, context: CommandContext): Promise<nu
   const sleeper = new Sleeper();
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
-    if (!stopping) logger.info({ event: 'scheduler.stopping', signal }, 'stopping after the current tick');
+    logger.info({ event: 'scheduler.stopping', signal }, 'stopping after the current tick');
     stopping = true;
+    // As --every: a second signal (an impatient Ctrl-C) kills the process at once, and the
+    // database rolls back a tick that has not committed.
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
     sleeper.interrupt('stopping');
+    // Ending must not wait on a connection still being opened (a host that does not answer
+    // holds it for --connect-timeout): once the loop is done, a second is all it gets.
+    setTimeout(() => process.exit(), STOP_GRACE_MS).unref();
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
@@ -39,6 +49,11 @@ export async function watch(config: Config, context: CommandContext): Promise<nu
     logger,
     { notified: () => sleeper.interrupt('notified'), listening: () => sleeper.interrupt('listening') },
     (error) => scrub(describeError(error), config.secrets),
+    // From a short connection of its own, never the work connection (which may be mid-tick).
+    (channel, payload) =>
+      withConnection(config.connection, async (client) => {
+        await client.query('SELECT pg_notify($1::text, $2::text)', [channel, payload]);
+      }),
   );
   logger.info({ event: 'scheduler.started', watch: true, maxSleepSeconds: settings.maxSleepSeconds }, 'watching');
   listener.start();
@@ -56,6 +71,9 @@ export async function watch(config: Config, context: CommandContext): Promise<nu
         failed = true;
         reportFailure('tick.failed', error, logger, config.secrets, { retrying: true });
       }
+      // A log that cannot be written (a full disk) ends the watcher as it ends --every (74).
+      const logged = lostLog(logger, ExitCode.ok, failed ? 'the tick failed and was rolled back' : 'the tick committed its changes');
+      if (logged !== ExitCode.ok) return logged;
       if (stopping) break;
       let waitMs = maxSleepMs;
       let ending: WakeReason = 'max-sleep';
@@ -69,6 +87,12 @@ export async function watch(config: Config, context: CommandContext): Promise<nu
           logger.debug({ event: 'watch.sleeping', nextDue: next.at, sleepMs: waitMs }, next.at ? `next due at ${next.at}` : 'nothing due within --max-sleep');
           failures = 0;
         } catch (error) {
+          // A table the watcher cannot watch (ConfigError: Citus, say) is the configuration's
+          // to fix: 78, as a one-shot run would exit, not a retry every --max-sleep for ever.
+          if (error instanceof ConfigError) {
+            reportFailure('watch.next_due_failed', error, logger, config.secrets);
+            return ExitCode.config;
+          }
           failed = true;
           reportFailure('watch.next_due_failed', error, logger, config.secrets, { retrying: true });
         }
