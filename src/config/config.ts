@@ -27,6 +27,7 @@ export const DEFAULTS = {
   connectTimeoutMs: 10_000,
   lockTimeoutMs: 5_000,
   statementTimeoutMs: 30_000,
+  maxChanges: 100_000,
   logLevel: 'info' as LogLevel,
   historyDays: 90,
   statusLimit: 10,
@@ -36,6 +37,7 @@ export const DEFAULTS = {
 
 // PostgreSQL's timeouts are int4 milliseconds.
 const MAX_MS = 2_147_483_647;
+const MAX_CHANGES = 10_000_000;
 const MAX_EVERY_SECONDS = 86_400;
 const MAX_AGE_SECONDS = 10 * 365 * 86_400;
 
@@ -59,6 +61,10 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
   const lockTimeoutMs = milliseconds(flags.lockTimeout, env, { flag: '--lock-timeout', env: 'SCHEDULER_LOCK_TIMEOUT' }, DEFAULTS.lockTimeoutMs);
   const statementTimeoutMs = milliseconds(
     flags.statementTimeout, env, { flag: '--statement-timeout', env: 'SCHEDULER_STATEMENT_TIMEOUT' }, DEFAULTS.statementTimeoutMs,
+  );
+  // One transaction's share of a backlog: small enough to finish within statement_timeout.
+  const maxChanges = integer(
+    nonEmpty(pick(flags.maxChanges, env, { flag: '--max-changes', env: 'SCHEDULER_MAX_CHANGES' })), DEFAULTS.maxChanges, 1, MAX_CHANGES, 'changes',
   );
   const manyTables = ['run', 'migrate', 'check', 'status'].includes(command);
   const selection: TableSelection = manyTables ? tableSelection(flags.table, env) : { entries: [], single: singleTable(flags.table, env, command) };
@@ -130,6 +136,7 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
     everySeconds,
     lockTimeoutMs,
     statementTimeoutMs,
+    maxChanges,
     logLevel,
     history,
     notifyChannel,
