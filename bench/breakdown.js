@@ -87,6 +87,9 @@ try {
       floor: [FLOOR, []],
       dueNoLocks: [`SELECT count(*) FROM (${dueSql.replace(/FOR NO KEY UPDATE OF p SKIP LOCKED/, '')}) AS d`, full.values],
       dueLocked: [`SELECT count(*) FROM (${dueSql}) AS d`, full.values],
+      // The UPDATE with its join, RETURNING only the key; then with the report columns but no record text.
+      updateOnly: [`${full.text.slice(0, full.text.indexOf('RETURNING '))}RETURNING p.id\n)\nSELECT count(*) FROM changed`, full.values],
+      updateReport: [`${full.text.slice(0, full.text.indexOf('\nSELECT a.kind::text'))}\nSELECT count(*) FROM changed`, full.values],
       tickUnsorted: [unsorted, full.values],
       tick: [full.text, full.values],
     };
@@ -120,6 +123,20 @@ try {
       say(`cli run ${i + 1}: batched (100000) ${c.batched.at(-1).toFixed(0)} ms, one transaction ${c.oneTransaction.at(-1).toFixed(0)} ms`);
     }
     say(`cli medians: batched ${median(c.batched).toFixed(0)} ms, one transaction ${median(c.oneTransaction).toFixed(0)} ms`);
+  }
+  if (wanted('batches')) {
+    // One batched run with its lines kept: when each batch's first line was written (after its COMMIT).
+    await client.query('UPDATE special_packages SET scheduled = true, is_active = false, updated_at = NULL');
+    await client.query('VACUUM special_packages');
+    const started = Date.now();
+    const r = spawnSync(process.execPath, [new URL('../bin/package-scheduler.js', import.meta.url).pathname, 'run', '--timezone', 'UTC', '--no-history'],
+      { env: { PATH: process.env.PATH, DATABASE_URL: url.toString() }, maxBuffer: 1 << 30, encoding: 'utf8' });
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const changes = lines.filter((l) => l.event === 'package.activated');
+    const firsts = [];
+    for (let i = 0; i < changes.length; i += 100_000) firsts.push(Date.parse(changes[i].time) - started);
+    const done = lines.find((l) => l.event === 'tick.completed');
+    say(`batches: first line of each batch at ${firsts.map((t) => `${(t / 1000).toFixed(1)} s`).join(', ')}; tick.completed ${JSON.stringify({ transactions: done.transactions, durationMs: done.durationMs })}`);
   }
   if (wanted('split')) await split();
   async function split() {

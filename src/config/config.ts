@@ -63,9 +63,11 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
     flags.statementTimeout, env, { flag: '--statement-timeout', env: 'SCHEDULER_STATEMENT_TIMEOUT' }, DEFAULTS.statementTimeoutMs,
   );
   // One transaction's share of a backlog: small enough to finish within statement_timeout.
-  const maxChanges = integer(
-    nonEmpty(pick(flags.maxChanges, env, { flag: '--max-changes', env: 'SCHEDULER_MAX_CHANGES' })), DEFAULTS.maxChanges, 1, MAX_CHANGES, 'changes',
-  );
+  // Only run and check read it (a stray variable does not stop migrate, status or history).
+  const maxChangesSource = ['run', 'check'].includes(command)
+    ? nonEmpty(pick(flags.maxChanges, env, { flag: '--max-changes', env: 'SCHEDULER_MAX_CHANGES' }))
+    : undefined;
+  const maxChanges = integer(maxChangesSource, DEFAULTS.maxChanges, 1, MAX_CHANGES, 'changes');
   const manyTables = ['run', 'migrate', 'check', 'status'].includes(command);
   const selection: TableSelection = manyTables ? tableSelection(flags.table, env) : { entries: [], single: singleTable(flags.table, env, command) };
   const concurrency = manyTables ? concurrencySetting(flags.concurrency, env) : 1;
