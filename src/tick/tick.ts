@@ -13,7 +13,7 @@ import { citusProblem } from '../citus/apply.js';
 import { managedByCitus } from '../citus/topology.js';
 import { ChangeSpool } from './change-spool.js';
 import { elapsed, openTick, resolveTable, type Changes } from './context.js';
-import { sqlstateOf } from '../errors.js';
+import { errorCode, sqlstateOf } from '../errors.js';
 import { logChanges, logCompleted, logSkipped } from './log-lines.js';
 import { transactionOptions, type TickOptions } from './options.js';
 import { notify, record, recordFailure } from './record.js';
@@ -153,5 +153,20 @@ function explained(error: unknown, options: TickOptions, maxRows: number, ms: nu
     ? `${batch} (at most ${maxRows} rows) ran ${Math.round(ms)} ms and hit statement_timeout (${options.statementTimeoutMs} ms): ` +
       `raise --statement-timeout / SCHEDULER_STATEMENT_TIMEOUT above ${Math.round(ms)}, or lower --max-changes / SCHEDULER_MAX_CHANGES`
     : `${batch} failed`;
-  return new Error(`${what}${kept}`, { cause: error });
+  return new TickBatchError(`${what}${kept}`, error);
+}
+
+/**
+ * A failed batch, explained. It carries the failure's own SQLSTATE or errno as `.code`, so
+ * whatever classifies the error by its code (exitCodeFor, a library caller) sees the failure
+ * itself; an error whose class decides its exit code (ConfigError …) is found on the cause.
+ */
+export class TickBatchError extends Error {
+  readonly code?: string;
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
+    const classed = typeof cause === 'object' && cause !== null && typeof (cause as { exitCode?: unknown }).exitCode === 'number';
+    const code = classed ? undefined : errorCode(cause);
+    if (code !== undefined) this.code = code;
+  }
 }
