@@ -25,6 +25,8 @@ export interface CheckOptions {
   expiry: ExpiryMode;
   lockTimeoutMs: number;
   statementTimeoutMs: number;
+  /** A run's --max-changes: warn when more is due than one of its transactions changes. */
+  maxChanges?: number;
 }
 
 export interface CheckReport {
@@ -87,6 +89,13 @@ async function checkInTransaction(client: Queryable, options: CheckOptions): Pro
   if (stays) warnings.push(stays);
 
   const due = await previewInTransaction(client, options, zones.zones);
+  const backlog = dueChanges(due);
+  if (options.maxChanges !== undefined && backlog > options.maxChanges) {
+    warnings.push(
+      `${backlog} changes are due, more than one transaction of a run makes (--max-changes / SCHEDULER_MAX_CHANGES ${options.maxChanges}): ` +
+        `the next run applies them in several transactions at the same instant`,
+    );
+  }
   const params = new Params();
   const { rows: wake } = await query<{ installed: boolean }>(client, params.statement(wakeTriggerInstalledSql(params.add(table.quoted, 'text'))));
   return {
@@ -102,4 +111,10 @@ async function checkInTransaction(client: Queryable, options: CheckOptions): Pro
     ...(table.citus ? { citus: { ...table.citus, description: describeTopology(table.citus) } } : {}),
     wakeTrigger: wake[0]?.installed === true,
   };
+}
+
+// Changes, not rows: a row can make two (an expired schedule consumed and the package switched
+// off), so this is the batch count's upper bound, which is what a warning needs.
+function dueChanges(due: TickCompleted): number {
+  return due.counts.activated + due.counts.activationSkipped + due.counts.deactivated;
 }

@@ -22,6 +22,7 @@ export function tickOptions(config: Config, version: string, runId: string): Tic
     at: config.at,
     lockTimeoutMs: config.lockTimeoutMs,
     statementTimeoutMs: config.statementTimeoutMs,
+    maxChanges: config.maxChanges,
     history: config.history,
     notifyChannel: config.notifyChannel,
     runId,
@@ -47,6 +48,7 @@ export function checkOptions(config: Config): CheckOptions {
     expiry: config.expiry,
     lockTimeoutMs: config.lockTimeoutMs,
     statementTimeoutMs: config.statementTimeoutMs,
+    maxChanges: config.maxChanges,
   };
 }
 

@@ -70,6 +70,7 @@ export function buildProgram(version: string, onCommand: Action): Command {
     .description('apply every due activation and deactivation once (the default command)')
     .allowExcessArguments(true);
   tenantOptions(timezoneColumnOption(expiryOption(run)))
+    .option('--max-changes <n>', 'the most rows one transaction changes; a larger backlog takes several, at the same instant (env SCHEDULER_MAX_CHANGES; default 100000)')
     .option('--dry-run', 'report exactly what a real run would do; change nothing')
     .option('--at <timestamp>', 'with --dry-run: evaluate as if now were this ISO 8601 time (no offset: local to --timezone)')
     .option('--every <seconds>', 'stay running and tick every N seconds (env SCHEDULER_EVERY)')
@@ -111,6 +112,7 @@ export function buildProgram(version: string, onCommand: Action): Command {
 
   const check = connectionOptions(program.command('check'))
     .description('validate table, columns, zone and indexes; show what is due and misconfigured rows');
+  check.option('--max-changes <n>', 'warn when more is due than one transaction of a run changes (env SCHEDULER_MAX_CHANGES; default 100000)');
   jsonOption(tenantOptions(timezoneColumnOption(expiryOption(check))), 'report').action((flags: Flags) => action('check', flags));
 
   return program;

@@ -27,6 +27,7 @@ export const DEFAULTS = {
   connectTimeoutMs: 10_000,
   lockTimeoutMs: 5_000,
   statementTimeoutMs: 30_000,
+  maxChanges: 100_000,
   logLevel: 'info' as LogLevel,
   historyDays: 90,
   statusLimit: 10,
@@ -36,6 +37,7 @@ export const DEFAULTS = {
 
 // PostgreSQL's timeouts are int4 milliseconds.
 const MAX_MS = 2_147_483_647;
+const MAX_CHANGES = 10_000_000;
 const MAX_EVERY_SECONDS = 86_400;
 const MAX_AGE_SECONDS = 10 * 365 * 86_400;
 
@@ -60,6 +62,12 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
   const statementTimeoutMs = milliseconds(
     flags.statementTimeout, env, { flag: '--statement-timeout', env: 'SCHEDULER_STATEMENT_TIMEOUT' }, DEFAULTS.statementTimeoutMs,
   );
+  // One transaction's share of a backlog: small enough to finish within statement_timeout.
+  // Only run and check read it (a stray variable does not stop migrate, status or history).
+  const maxChangesSource = ['run', 'check'].includes(command)
+    ? nonEmpty(pick(flags.maxChanges, env, { flag: '--max-changes', env: 'SCHEDULER_MAX_CHANGES' }))
+    : undefined;
+  const maxChanges = integer(maxChangesSource, DEFAULTS.maxChanges, 1, MAX_CHANGES, 'changes');
   const manyTables = ['run', 'migrate', 'check', 'status'].includes(command);
   const selection: TableSelection = manyTables ? tableSelection(flags.table, env) : { entries: [], single: singleTable(flags.table, env, command) };
   const concurrency = manyTables ? concurrencySetting(flags.concurrency, env) : 1;
@@ -130,6 +138,7 @@ export function buildConfig(flags: Flags, env: Env, options: BuildOptions): Conf
     everySeconds,
     lockTimeoutMs,
     statementTimeoutMs,
+    maxChanges,
     logLevel,
     history,
     notifyChannel,

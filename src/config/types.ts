@@ -24,6 +24,7 @@ export interface Flags {
   connectTimeout?: string;
   lockTimeout?: string;
   statementTimeout?: string;
+  maxChanges?: string;
   logLevel?: string;
   /** commander's `--no-history` sets this to false. */
   history?: boolean;
@@ -77,6 +78,8 @@ export interface Config {
   everySeconds?: number;
   lockTimeoutMs: number;
   statementTimeoutMs: number;
+  /** run, check: the most rows one transaction of a tick changes (a larger backlog takes several). */
+  maxChanges: number;
   logLevel: LogLevel;
   /** `false` with --no-history; otherwise where history lives and how long it is kept. */
   history: false | { schema?: string; retentionDays: number };

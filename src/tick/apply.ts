@@ -17,7 +17,7 @@ export async function apply(tick: TickContext<ChangeSpool>, who: Tick): Promise<
   const recording = table.history && { tables: table.history, ...who };
   if (managedByCitus(table.citus)) return applyOnCitus(tick, table.citus, recording);
   const { value, unknown } = await withUnknownZonesLeftOut(tick, (unknownZones) =>
-    collect(tick, applyTickStatement(table, options.expiry, tickClock(tick, unknownZones), recording)),
+    collect(tick, applyTickStatement(table, options.expiry, tickClock(tick, unknownZones), recording, tick.maxRows)),
   );
   value.result.timezoneUnknown = unknown;
   return value;

@@ -28,6 +28,8 @@ export interface TickContext<S extends ChangeSpool | undefined = ChangeSpool | u
   base: ResultBase;
   /** A new spool for one run of the statement (undefined: count and list, keep no records). */
   spool: () => S;
+  /** A real tick: the most rows this transaction changes (--max-changes). */
+  maxRows?: number;
 }
 
 /** A tick's result and the spool that holds its change records until they are logged. */

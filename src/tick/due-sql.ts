@@ -125,8 +125,13 @@ export function packagesFromSql(table: PackagesTable): string {
  * conflict with the KEY SHARE lock of a customer's open INSERT of a booking that references the
  * package (SKIP LOCKED would hide the package), and would make such inserts wait for the tick.
  * `scope`: a further condition on `p` (on Citus, the distribution values of one shard).
+ * `limit`: a reference to the most rows to take (--max-changes): one transaction's share of a
+ * backlog. LIMIT sits below the row locks in the plan (Limit over LockRows), so a row SKIP LOCKED
+ * passes over does not count: a batch is short only when no more unlocked due rows exist. A row
+ * is one decision (its activation and its deactivation together), so any subset of the due rows
+ * is a whole set of decisions; the rows a batch leaves are due at the same instant in the next.
  */
-export function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRefs, lockRows: boolean, scope?: string): string {
+export function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRefs, lockRows: boolean, scope?: string, limit?: string): string {
   const passed = validUntilPassedSql(table.validUntilType, expiry, c);
   const D = localDate(c);
   const dueLocal = `(p.schedule_date + coalesce(p.schedule_time, time '00:00'))`;
@@ -165,7 +170,8 @@ export function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRef
          (${deactivationDue}) IS TRUE AS deactivation_due,
          CASE WHEN (${activationDue}) IS TRUE THEN ${dueLocal} END AS due_local
     FROM ${packagesFromSql(table)}
-   WHERE ${scope ? `(${scope}) AND (${due})` : due}${lockRows ? `
+   WHERE ${scope ? `(${scope}) AND (${due})` : due}${limit ? `
+   LIMIT ${limit}` : ''}${lockRows ? `
      FOR NO KEY UPDATE OF p SKIP LOCKED` : ''}`;
 }
 

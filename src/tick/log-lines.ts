@@ -69,6 +69,8 @@ export function logCompleted(result: TickCompleted, logger: Logger): void {
       timezone: result.timezone,
       now: result.now,
       ...(result.maxLateMs === null ? {} : { maxLateMs: result.maxLateMs }),
+      transactions: result.transactions,
+      ...(result.stopped ? { stopped: result.stopped } : {}),
       durationMs: result.durationMs,
     },
     result.dryRun ? 'dry run: nothing was changed' : 'tick completed',

@@ -18,6 +18,11 @@ export interface TickOptions {
   at?: string;
   lockTimeoutMs: number;
   statementTimeoutMs: number;
+  /**
+   * The most rows one transaction changes (default 100,000): a larger backlog is applied in
+   * several transactions of the same run, all at the instant the first one read.
+   */
+  maxChanges?: number;
   /** Run history (default: on whenever its tables exist); `false` turns it off. */
   history?: HistorySetting;
   /** pg_notify channel told about every tick that changed something. */

@@ -67,6 +67,13 @@ export interface TickCompleted {
    * the tick's instant (both the database's clock); null when nothing changed.
    */
   maxLateMs: number | null;
+  /**
+   * How many transactions made the changes: 1 unless the backlog was larger than --max-changes
+   * (each transaction committed on its own; the counts and lists are the run's totals).
+   */
+  transactions: number;
+  /** Set when the run stopped between two batches because another run had taken the table's lock. */
+  stopped?: 'locked';
   durationMs: number;
 }
 export interface TickSkipped {
@@ -105,6 +112,7 @@ export class ChangeCollector {
       listsComplete: true,
       timezoneUnknown: [],
       maxLateMs: null,
+      transactions: 1,
       durationMs: 0,
     };
   }
@@ -148,6 +156,38 @@ function toChange(kind: ChangeKind, line: string, defaultZone: string): Activati
   if (kind === ChangeKind.activated) return { packageId, ...named, dueAt: dueAt!, lateSeconds: lateSeconds!, timezone };
   if (kind === ChangeKind.activationSkipped) return { packageId, ...named, reason: 'expired', dueAt: dueAt!, validUntil: validUntil!, timezone };
   return { packageId, ...named, validUntil: validUntil!, timezone };
+}
+
+/** How many changes a result holds (a row can make two). */
+export function changesOf(result: TickCompleted): number {
+  return result.counts.activated + result.counts.deactivated + result.counts.activationSkipped;
+}
+
+/**
+ * A run's result after one more batch: the counts added, the lists filled up to LIST_LIMIT (in
+ * key order within each batch, batch after batch), the largest lateness; the unknown zones are
+ * the latest batch's (every batch finds the same rows, which stay unchanged).
+ */
+export function addBatch(total: TickCompleted | undefined, batch: TickCompleted): TickCompleted {
+  if (total === undefined) return batch;
+  const counts = {
+    activated: total.counts.activated + batch.counts.activated,
+    deactivated: total.counts.deactivated + batch.counts.deactivated,
+    activationSkipped: total.counts.activationSkipped + batch.counts.activationSkipped,
+  };
+  const fill = <T>(a: T[], b: T[]) => (a.length >= LIST_LIMIT ? a : [...a, ...b.slice(0, LIST_LIMIT - a.length)]);
+  const late = [total.maxLateMs, batch.maxLateMs].filter((x): x is number => x !== null);
+  return {
+    ...total,
+    counts,
+    activated: fill(total.activated, batch.activated),
+    deactivated: fill(total.deactivated, batch.deactivated),
+    activationSkipped: fill(total.activationSkipped, batch.activationSkipped),
+    listsComplete: Math.max(counts.activated, counts.deactivated, counts.activationSkipped) <= LIST_LIMIT,
+    timezoneUnknown: batch.timezoneUnknown,
+    maxLateMs: late.length === 0 ? null : Math.max(...late),
+    transactions: total.transactions + 1,
+  };
 }
 
 export function countsOf(result: TickCompleted): ChangeCounts {

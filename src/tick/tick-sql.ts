@@ -60,11 +60,15 @@ function lateMsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRefs): stri
                   CASE WHEN d.deactivate THEN ${since(expiryInstantSql(table.validUntilType, expiry, zone))} END)`;
 }
 
-/** The UPDATE's SET list: what each decision (`d`) does to its row (`p`). */
-export function setChangesSql(table: PackagesTable): string {
+/**
+ * The UPDATE's SET list: what each decision (`d`) does to its row (`p`). `stamp`: updated_at's
+ * value; the tick's instant, so every batch of a backlog stamps the same time (in a one-batch
+ * tick it is the transaction's now(), which the clock read).
+ */
+export function setChangesSql(table: PackagesTable, stamp = 'now()'): string {
   return `is_active = CASE WHEN d.activate THEN true WHEN d.deactivate THEN false ELSE p.is_active END,
          scheduled = CASE WHEN d.activate OR d.skip_activation THEN false ELSE p.scheduled END${table.hasUpdatedAt ? `,
-         updated_at = now()` : ''}`;
+         updated_at = ${stamp}` : ''}`;
 }
 
 export interface EventRecording {
@@ -78,18 +82,19 @@ export interface EventRecording {
  * The real tick: lock due rows, update them, and report each change. With history, the same
  * statement records one event per change.
  */
-export function applyTickStatement(table: PackagesTable, expiry: ExpiryMode, clock: TickClock, history?: EventRecording): Statement {
+export function applyTickStatement(table: PackagesTable, expiry: ExpiryMode, clock: TickClock, history?: EventRecording, maxRows?: number): Statement {
   const params = new Params();
   const c = clockRefs(params, table, clock);
+  const limit = maxRows === undefined ? undefined : params.add(maxRows, 'int');
   const recorded = history
     ? `, ${recordEventsCte(history.tables, { runId: params.add(history.runId, 'uuid'), tableName: params.add(history.tableName, 'text'), defaultZone: c.defaultZone })}`
     : '';
   return params.statement(`${tickMarker(table)}
-WITH due AS (${dueRowsSql(table, expiry, c, true)}
+WITH due AS (${dueRowsSql(table, expiry, c, true, undefined, limit)}
 ), decisions AS (${decisionsSql(table)}
 ), changed AS (
   UPDATE ${table.quoted} AS p
-     SET ${setChangesSql(table)}
+     SET ${setChangesSql(table, c.instant)}
     FROM decisions AS d
    WHERE ${keyMatchSql(table, 'p', 'd', 'key_')}
   RETURNING ${keyColumnsSql(table, 'p', 'sort_')},${reportColumnsSql(table, expiry, c, true)}

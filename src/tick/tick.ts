@@ -10,12 +10,14 @@ import { recordSkippedStatement } from '../history/history-sql.js';
 import type { PackagesTable } from '../table/packages-table.js';
 import { apply, preview, type Tick } from './apply.js';
 import { citusProblem } from '../citus/apply.js';
+import { managedByCitus } from '../citus/topology.js';
 import { ChangeSpool } from './change-spool.js';
 import { elapsed, openTick, resolveTable, type Changes } from './context.js';
+import { errorCode, sqlstateOf } from '../errors.js';
 import { logChanges, logCompleted, logSkipped } from './log-lines.js';
 import { transactionOptions, type TickOptions } from './options.js';
 import { notify, record, recordFailure } from './record.js';
-import type { TickResult } from './result.js';
+import { addBatch, changesOf, type TickCompleted, type TickResult } from './result.js';
 
 export type { ExpiryMode } from './due-sql.js';
 export type { HistorySetting } from '../table/packages-table.js';
@@ -31,15 +33,62 @@ export function lockKey(table: Pick<PackagesTable, 'quoted'>): string {
   return LOCK_KEY_PREFIX + table.quoted;
 }
 
-type Outcome = { locked: true; table: string } | { locked: false; changes: Changes };
+// `more`: the batch was full, so more due rows may be waiting for the next one.
+type Outcome = { locked: true; table: string } | { locked: false; changes: Changes; instant: string; more: boolean };
+
+/** --max-changes' default: a backlog of more due rows takes several transactions. */
+export const DEFAULT_MAX_CHANGES = 100_000;
+
+const QUERY_CANCELED = '57014';
 
 /**
  * Runs one tick on an open connection. Logs each change (after COMMIT, so a line always means
- * a change that was made) and returns what happened. Throws on any error, with nothing changed.
+ * a change that was made) and returns what happened. Throws on any error, with nothing of the
+ * failed transaction changed.
+ *
+ * A backlog of more than `maxChanges` due rows is applied in consecutive transactions (batches),
+ * each all-or-nothing and logged after its own COMMIT, all at the instant the first one read:
+ * the first reads the database's clock, the later ones are given that instant (as `at`). The
+ * table's advisory lock is transaction-scoped, so each batch takes it again with the same key;
+ * if another run holds it by then, this run stops there (tick.skipped semantics for the rest:
+ * the other run carries on). A failed batch leaves the committed ones in place and throws.
  */
 export async function runTick(client: Queryable, options: TickOptions, baseLogger: Logger): Promise<TickResult> {
   const started = performance.now();
   const runId = options.runId ?? randomUUID();
+  const maxRows = options.maxChanges ?? DEFAULT_MAX_CHANGES;
+  let total: TickCompleted | undefined;
+  let at = options.at;
+  for (;;) {
+    const batchStarted = performance.now();
+    const outcome = await runBatch(client, { ...options, at, runId }, baseLogger, maxRows, total).catch((error: unknown) => {
+      throw explained(error, options, maxRows, elapsed(batchStarted), total);
+    });
+    if (outcome.locked) {
+      const skipped = { status: 'skipped', runId, reason: 'locked', table: outcome.table, durationMs: elapsed(started) } as const;
+      logSkipped(skipped, baseLogger);
+      if (total === undefined) return skipped;
+      total.stopped = 'locked';
+      break;
+    }
+    const { result, spool: records } = outcome.changes;
+    try {
+      logChanges(result, records, baseLogger);
+    } finally {
+      records.close();
+    }
+    total = addBatch(total, result);
+    if (!outcome.more) break;
+    at = outcome.instant;
+  }
+  total.durationMs = elapsed(started);
+  logCompleted(total, baseLogger);
+  return total;
+}
+
+/** One transaction of a tick: at most `maxRows` rows changed; `total`, the batches before it. */
+async function runBatch(client: Queryable, options: TickOptions & { runId: string }, baseLogger: Logger, maxRows: number, total: TickCompleted | undefined): Promise<Outcome> {
+  const { runId } = options;
   const runner = options.runner ?? { version: 'unknown', host: hostname() };
   const history = options.history === false ? undefined : (options.history ?? {});
   const logger = withFields(baseLogger, { runId });
@@ -54,46 +103,70 @@ export async function runTick(client: Queryable, options: TickOptions, baseLogge
   let who: Tick | undefined;
   // The spool of the statement's records, until logged: closed on every way out.
   let spooled: ChangeSpool | undefined;
-  let outcome: Outcome;
   try {
-    outcome = await withTransaction(client, transactionOptions(options, options.dryRun), async (): Promise<Outcome> => {
+    return await withTransaction(client, transactionOptions(options, options.dryRun), async (): Promise<Outcome> => {
       table = await resolveTable(client, options, { history, logger });
       const unsupported = citusProblem(table, table.citus, !options.dryRun);
       if (unsupported) throw unsupported;
       who = { tableName: displayName(table), runId, runner };
       const tick = await openTick(client, table, options, { runId, dryRun: options.dryRun, spool });
+      const instant = tick.clock.instant;
       if (options.dryRun) {
         const changes = await preview(tick);
         spooled = changes.spool;
-        return { locked: false, changes };
+        return { locked: false, changes, instant, more: false };
       }
       if (!(await tryAdvisoryXactLock(client, lockKey(table)))) {
         if (table.history) await query(client, recordSkippedStatement(table.history, who));
         return { locked: true, table: who.tableName };
       }
+      // On Citus the shards' statements take no cap: one transaction, as before (docs/citus.md).
+      const batched = !managedByCitus(table.citus);
+      if (batched) tick.maxRows = maxRows;
       const changes = await apply(tick, who);
       spooled = changes.spool;
-      await record(client, table, who, changes.result, logger, history?.retentionDays);
+      // The state row counts the run so far: every batch committed, this one included.
+      await record(client, table, who, addBatch(total && { ...total }, changes.result), logger, history?.retentionDays);
       await notify(client, options.notifyChannel, changes.result);
-      return { locked: false, changes };
+      // Fewer changes than the cap: the batch took every unlocked due row (the rows it skipped
+      // as locked, or a trigger kept unchanged, wait for the next run), so the loop always ends.
+      return { locked: false, changes, instant, more: batched && changesOf(changes.result) >= maxRows };
     });
   } catch (error) {
     spooled?.close(); // rolled back (COMMIT itself may have failed): not one of its lines is logged
     if (!options.dryRun && table?.history && who) await recordFailure(client, table.history, who, error, options).catch(() => {});
     throw error;
   }
-  if (outcome.locked) {
-    const skipped = { status: 'skipped', runId, reason: 'locked', table: outcome.table, durationMs: elapsed(started) } as const;
-    logSkipped(skipped, baseLogger);
-    return skipped;
+}
+
+/**
+ * A failed batch's error, said so when it matters: which batches are kept, and, when the tick
+ * statement ran into statement_timeout, which setting to raise. The code (and so the exit
+ * code) stays the failure's own, on the cause.
+ */
+function explained(error: unknown, options: TickOptions, maxRows: number, ms: number, total: TickCompleted | undefined): unknown {
+  const timedOut = sqlstateOf(error) === QUERY_CANCELED && options.statementTimeoutMs > 0 && ms >= options.statementTimeoutMs;
+  const kept = total === undefined ? '' : `; the ${total.transactions} transaction(s) before it committed ${changesOf(total)} changes, which stay (the next run continues)`;
+  if (!timedOut && kept === '') return error;
+  const batch = total === undefined ? 'the tick' : `transaction ${total.transactions + 1} of the tick`;
+  const what = timedOut
+    ? `${batch} (at most ${maxRows} rows) ran ${Math.round(ms)} ms and hit statement_timeout (${options.statementTimeoutMs} ms): ` +
+      `raise --statement-timeout / SCHEDULER_STATEMENT_TIMEOUT above ${Math.round(ms)}, or lower --max-changes / SCHEDULER_MAX_CHANGES`
+    : `${batch} failed`;
+  return new TickBatchError(`${what}${kept}`, error);
+}
+
+/**
+ * A failed batch, explained. It carries the failure's own SQLSTATE or errno as `.code`, so
+ * whatever classifies the error by its code (exitCodeFor, a library caller) sees the failure
+ * itself; an error whose class decides its exit code (ConfigError …) is found on the cause.
+ */
+export class TickBatchError extends Error {
+  readonly code?: string;
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
+    const classed = typeof cause === 'object' && cause !== null && typeof (cause as { exitCode?: unknown }).exitCode === 'number';
+    const code = classed ? undefined : errorCode(cause);
+    if (code !== undefined) this.code = code;
   }
-  const { result, spool: records } = outcome.changes;
-  try {
-    logChanges(result, records, baseLogger);
-  } finally {
-    records.close();
-  }
-  result.durationMs = elapsed(started);
-  logCompleted(result, baseLogger);
-  return result;
 }
