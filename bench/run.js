@@ -5,7 +5,7 @@
 // the largest table.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ import { resolvePackagesTable } from '../dist/table/packages-table.js';
 import { applyTickStatement } from '../dist/tick/tick-sql.js';
 import { historyDdl } from '../dist/history/history-sql.js';
 import { rowByRowJob } from './row-by-row-job.js';
+import { timedSpawn as spawnTimed } from './timed-spawn.js';
 import { tenantsBench } from './tenants.js';
 import { citusBench } from './citus.js';
 import { watchBench } from './watch.js';
@@ -43,33 +44,11 @@ const ms = (x) => `${x.toFixed(1)} ms`;
 const log = (...args) => console.error('[bench]', ...args);
 
 /** Spawns a Node process and times it from spawn to exit, as cron sees it. */
-function timedSpawn(args, env, { countLines = false } = {}) {
-  return new Promise((resolve, reject) => {
-    const rssFile = join(work, `rss-${randomBytes(4).toString('hex')}`);
-    const started = performance.now();
-    const child = spawn(process.execPath, ['--import', join(root, 'bench/rss-probe.js'), ...args], {
-      env: { PATH: process.env.PATH, HOME: work, ...env, RSS_PROBE_FILE: rssFile },
-      cwd: work,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let lines = 0;
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      if (countLines) for (const byte of d) if (byte === 10) lines++;
-    });
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const elapsed = performance.now() - started;
-      if (code !== 0) return reject(new Error(`${args.join(' ')} exited ${code}: ${stderr}`));
-      let rss = NaN;
-      try {
-        rss = Number(readFileSync(rssFile, 'utf8'));
-        rmSync(rssFile);
-      } catch {}
-      resolve({ ms: elapsed, rss, lines });
-    });
-  });
+async function timedSpawn(args, env, { countLines = false } = {}) {
+  let lines = 0;
+  const count = countLines ? (d) => { for (const byte of d) if (byte === 10) lines++; } : undefined;
+  const { ms, rss } = await spawnTimed({ root, work }, args, env, count);
+  return { ms, rss, lines };
 }
 
 /** A client that passes every statement through and remembers it (for counts and the floor). */
@@ -78,8 +57,10 @@ function recording(client) {
   return {
     statements,
     query(text, values) {
-      // A cursor (the tick statement's pages) is one statement too: record its text and values.
-      statements.push(typeof text === 'object' ? { text: text.text, values: text.values } : { text, values });
+      // The tick statement's portal is one statement too: its first page's query carries the
+      // text and values; the later pages (and the close) carry none and are not statements.
+      if (typeof text !== 'object') statements.push({ text, values });
+      else if (text.text !== undefined) statements.push({ text: text.text, values: text.values });
       return client.query(text, values);
     },
   };

@@ -46,7 +46,9 @@ export class Portal {
   read(rows: number): Promise<unknown[][]> {
     const first = !this.opened;
     this.opened = true;
-    return this.exchange((wire) => {
+    // The first page's query names the statement (text, values), as any pg query does, for
+    // whoever watches the client's queries (the bench's recording client); later pages do not.
+    return this.exchange(first ? { text: this.text, values: this.values } : {}, (wire) => {
       if (first) {
         wire.parse({ text: this.text }, true);
         wire.bind({ portal: this.name, values: this.values, valueMapper: utils.prepareValue }, true);
@@ -60,15 +62,16 @@ export class Portal {
   async close(): Promise<void> {
     if (!this.opened || this.done) return;
     this.done = true;
-    await this.exchange((wire) => wire.close({ type: 'P', name: this.name }, true));
+    await this.exchange({}, (wire) => wire.close({ type: 'P', name: this.name }, true));
   }
 
   /** Sends `messages` then Sync as one query of pg's queue; resolves with the rows at ReadyForQuery. */
-  private exchange(messages: (wire: Wire) => void): Promise<unknown[][]> {
+  private exchange(statement: { text?: string; values?: unknown[] }, messages: (wire: Wire) => void): Promise<unknown[][]> {
     return new Promise((resolve, reject) => {
       const page: unknown[][] = [];
       let failed = false;
       const submittable = {
+        ...statement,
         submit: (connection: unknown) => {
           const wire = connection as Wire;
           wire.stream.cork?.();
