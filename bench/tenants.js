@@ -5,10 +5,7 @@
 //  - nothing due, 10,000 tenants (BENCH_TENANTS_MAX, default 10000): the per-table cost;
 //  - 100 tenants × 1,000 due rows: one run's peak RSS, and each table's tick time against the
 //    same tick in a one-table run.
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { timedSpawn } from './timed-spawn.js';
 
 const BATCH = 50;
 
@@ -29,41 +26,19 @@ async function createTenants(client, prefix, from, to, template) {
 }
 
 /** A spawned CLI: wall time, peak RSS, and its tick.completed / run.completed lines. */
-function spawnRun(ctx, args, env) {
-  return new Promise((resolve, reject) => {
-    const rssFile = join(ctx.work, `rss-${randomBytes(4).toString('hex')}`);
-    const started = performance.now();
-    const child = spawn(process.execPath, ['--import', join(ctx.root, 'bench/rss-probe.js'), ctx.bin, ...args], {
-      env: { PATH: process.env.PATH, HOME: ctx.work, ...env, RSS_PROBE_FILE: rssFile },
-      cwd: ctx.work,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let rest = '';
-    const ticks = [];
-    let summary;
-    let stderr = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (d) => {
-      const lines = (rest + d).split('\n');
-      rest = lines.pop();
-      for (const line of lines) {
-        if (line.includes('"tick.completed"')) ticks.push(JSON.parse(line));
-        else if (line.includes('"run.completed"')) summary = JSON.parse(line);
-      }
-    });
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const wall = performance.now() - started;
-      if (code !== 0) return reject(new Error(`${args.join(' ')} exited ${code}: ${stderr}`));
-      let rss = NaN;
-      try {
-        rss = Number(readFileSync(rssFile, 'utf8'));
-        rmSync(rssFile);
-      } catch {}
-      resolve({ ms: wall, rss, ticks, summary });
-    });
+async function spawnRun(ctx, args, env) {
+  let rest = '';
+  const ticks = [];
+  let summary;
+  const { ms, rss } = await timedSpawn(ctx, [ctx.bin, ...args], env, (d) => {
+    const lines = (rest + d.toString('utf8')).split('\n');
+    rest = lines.pop();
+    for (const line of lines) {
+      if (line.includes('"tick.completed"')) ticks.push(JSON.parse(line));
+      else if (line.includes('"run.completed"')) summary = JSON.parse(line);
+    }
   });
+  return { ms, rss, ticks, summary };
 }
 
 export async function tenantsBench(ctx) {

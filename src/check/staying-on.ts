@@ -5,6 +5,7 @@ import { packagesFromSql, validUntilPassedSql, type ClockRefs, type ExpiryMode }
 import { Params } from '../db/params.js';
 import type { PackagesTable } from '../table/packages-table.js';
 import { carriedKeySql, keyColumnsSql, packageIdSql } from '../table/key-sql.js';
+import { managedByCitus } from '../citus/topology.js';
 
 export interface StayingOn {
   count: number;
@@ -28,7 +29,7 @@ export async function findStayingOn(
   const defaultZone = params.add(options.timezone, 'text');
   const zone = table.zone ? `coalesce(${table.zone.expression}, ${defaultZone})` : defaultZone;
   // A table Citus manages: wall-clock comparisons (due-sql.ts, ClockRefs.wallClock).
-  const clock: ClockRefs = { instant: 'now()', zone, defaultZone, ...(table.citus && table.citus.kind !== 'local' ? { wallClock: true } : {}) };
+  const clock: ClockRefs = { instant: 'now()', zone, defaultZone, ...(managedByCitus(table.citus) ? { wallClock: true } : {}) };
   let passed = validUntilPassedSql(table.validUntilType, options.expiry, clock);
   if (table.zone) passed = `CASE WHEN ${zone} = ANY(${params.add(unknownZones, 'text[]')}) THEN false ELSE (${passed}) END`;
   const { rows } = await client.query<{ count: string; package_ids: string[] | null }>(

@@ -12,6 +12,7 @@ import type { Params } from '../db/params.js';
 import { ZONE_NAME_PATTERN } from '../config/zone-name.js';
 
 import { activationInstantSql, expiryInstantSql, type ExpiryMode } from './due-instants.js';
+import { managedByCitus } from '../citus/topology.js';
 export { activationInstantSql, expiryInstantSql, firstInstantAtOrAfterSql, type ExpiryMode } from './due-instants.js';
 
 /**
@@ -200,7 +201,7 @@ export function clockRefs(params: Params, table: PackagesTable, clock: TickClock
   const instant = params.add(clock.instant, 'timestamptz');
   const defaultZone = params.add(clock.timezone, 'text');
   // A table Citus manages: wall-clock comparisons (see ClockRefs.wallClock).
-  const wallClock = table.citus !== undefined && table.citus.kind !== 'local' ? { wallClock: true } : {};
+  const wallClock = managedByCitus(table.citus) ? { wallClock: true } : {};
   if (!table.zone) return { instant, zone: defaultZone, defaultZone, ...wallClock };
   // A row's zone obeys --timezone's rule (zone-name.ts): one PostgreSQL would read as a POSIX
   // spec ('+03:00' as UTC-3, 'UTC-167') becomes NULL here, so no condition on its row can be

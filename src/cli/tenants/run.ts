@@ -12,6 +12,7 @@ import { reportFailure } from '../failure.js';
 import { tickOptions } from '../options.js';
 import type { CommandContext } from '../commands/context.js';
 import { forEachTable, reportTableFailure, shardText } from './shared.js';
+import type { Queryable } from '../../db/resources.js';
 
 const NO_CHANGES = { activated: 0, deactivated: 0, activationSkipped: 0 };
 
@@ -95,9 +96,9 @@ function seconds(since: number): number {
 }
 
 /** Whether a table the run found is gone now (the tick's own error is reported if this fails). */
-async function droppedSince(client: { query: (text: string, values: unknown[]) => Promise<{ rows: { gone: boolean }[] }> }, target: { quoted: string }): Promise<boolean> {
+async function droppedSince(client: Queryable, target: { quoted: string }): Promise<boolean> {
   try {
-    const { rows } = await client.query('SELECT to_regclass($1::text) IS NULL AS gone', [target.quoted]);
+    const { rows } = await client.query<{ gone: boolean }>('SELECT to_regclass($1::text) IS NULL AS gone', [target.quoted]);
     return rows[0]?.gone === true;
   } catch {
     return false;
