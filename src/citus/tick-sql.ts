@@ -41,7 +41,7 @@ export function citusApplyStatement(table: PackagesTable, expiry: ExpiryMode, cl
   const asP = carried.p.map((col, i) => `u.p_${i} AS ${col}`).join(', ');
   const asD = carried.d.map((col, i) => `u.d_${i} AS ${col}`).join(', ');
   return params.statement(`${tickMarker(table)}
-WITH due AS (${dueRowsSql(table, expiry, c, true, scope)}
+WITH due AS (${dueRowsSql(table, expiry, c, { scope })}
 ), decisions AS (${decisionsSql(table)}
 ), updated AS (
   UPDATE ${table.quoted} AS p

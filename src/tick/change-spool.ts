@@ -68,7 +68,23 @@ export class ChangeSpool {
 
   /** Calls `each` with every record, in the order appended. */
   forEach(each: (record: string) => void): void {
-    for (const text of this.memory) eachLine(text, each);
+    for (const block of this.blocks()) eachLine(block, each);
+  }
+
+  /**
+   * forEach, letting the event loop run after every block (32 KB, some hundreds of records):
+   * a backlog's lines are written while the next batch's statements make their round trips.
+   */
+  async forEachYielding(each: (record: string) => void): Promise<void> {
+    for (const block of this.blocks()) {
+      eachLine(block, each);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  // The records as blocks of whole lines: the memory's, then the file's.
+  private *blocks(): Generator<string> {
+    yield* this.memory;
     if (this.fd === undefined) return;
     const buffer = Buffer.allocUnsafe(READ_BYTES);
     // A block can end inside a multi-byte character (a name in Cyrillic, an emoji): the decoder
@@ -86,11 +102,11 @@ export class ChangeSpool {
         carry = text;
         continue;
       }
-      eachLine(text.slice(0, end + 1), each);
+      yield text.slice(0, end + 1);
       carry = text.slice(end + 1);
     }
     carry += decoder.end();
-    if (carry.length > 0) each(carry);
+    if (carry.length > 0) yield carry;
   }
 
   /** Frees the memory and closes the file (already unlinked). */

@@ -36,7 +36,8 @@ export interface ClockRefs {
 }
 
 const local = (c: ClockRefs) => `(${c.instant} AT TIME ZONE ${c.zone})`;
-const localDate = (c: ClockRefs) => `(${local(c)})::date`;
+/** D: the tick's instant's date in the zone. */
+export const localDate = (c: ClockRefs) => `(${local(c)})::date`;
 
 /**
  * "valid_until has passed" (rule 4): a range condition on the bare column (so the partial index
@@ -49,7 +50,8 @@ export function validUntilPassedSql(type: PackagesTable['validUntilType'], mode:
                          AND CASE WHEN ${farPastSql(type, c)} THEN true ELSE ${expiryInstantSql(type, mode, c.zone)} <= ${c.instant} END`;
 }
 
-function farPastSql(type: PackagesTable['validUntilType'], c: ClockRefs): string {
+/** valid_until two days or more before D: passed at any time of that day, in any mode. */
+export function farPastSql(type: PackagesTable['validUntilType'], c: ClockRefs): string {
   if (type === 'date') return `p.valid_until < ${localDate(c)} - 2`;
   if (type === 'timestamp') return `p.valid_until < ${local(c)} - interval '2 days'`;
   return `p.valid_until < ${c.instant} - interval '2 days'`;
@@ -125,14 +127,22 @@ export function packagesFromSql(table: PackagesTable): string {
  * is FOR NO KEY UPDATE, the one the UPDATE of non-key columns takes anyway: FOR UPDATE would
  * conflict with the KEY SHARE lock of a customer's open INSERT of a booking that references the
  * package (SKIP LOCKED would hide the package), and would make such inserts wait for the tick.
- * `scope`: a further condition on `p` (on Citus, the distribution values of one shard).
- * `limit`: a reference to the most rows to take (--max-changes): one transaction's share of a
- * backlog. LIMIT sits below the row locks in the plan (Limit over LockRows), so a row SKIP LOCKED
- * passes over does not count: a batch is short only when no more unlocked due rows exist. A row
- * is one decision (its activation and its deactivation together), so any subset of the due rows
- * is a whole set of decisions; the rows a batch leaves are due at the same instant in the next.
+ * `lock`, a real tick's: `scope`, a further condition on `p` (on Citus, the distribution values of
+ * one shard); `limit`, a reference to the most rows to take (--max-changes): one transaction's
+ * share of a backlog. LIMIT sits below the row locks in the plan (Limit over LockRows), so a row
+ * SKIP LOCKED passes over does not count: a batch is short only when no more unlocked due rows
+ * exist. A row is one decision (its activation and its deactivation together), so any subset of
+ * the due rows is a whole set of decisions; the rows a batch leaves are due at the same instant
+ * in the next. `ctid`: also return each locked row's ctid as row_ctid (tick-sql.ts).
  */
-export function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRefs, lockRows: boolean, scope?: string, limit?: string): string {
+export interface DueLock {
+  scope?: string;
+  limit?: string;
+  ctid?: boolean;
+}
+
+export function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRefs, lock: DueLock | false): string {
+  const { scope, limit } = lock || {};
   const passed = validUntilPassedSql(table.validUntilType, expiry, c);
   const D = localDate(c);
   const dueLocal = `(p.schedule_date + coalesce(p.schedule_time, time '00:00'))`;
@@ -164,7 +174,7 @@ export function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRef
       OR (${deactivationDue})`;
   // One zone: every row's is the default, which the caller knows; only per-row zones travel.
   return `
-  SELECT ${keyColumnsSql(table, 'p', 'key_')},
+  SELECT ${keyColumnsSql(table, 'p', 'key_')},${lock && lock.ctid ? ' p.ctid AS row_ctid,' : ''}
          ${c.perRow ? c.zone : 'NULL::text'} AS zone,
          (${activationDue}) IS TRUE AS activation_due,
          (${expired}) IS TRUE AS expired,
@@ -172,7 +182,7 @@ export function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRef
          CASE WHEN (${activationDue}) IS TRUE THEN ${dueLocal} END AS due_local
     FROM ${packagesFromSql(table)}
    WHERE ${scope ? `(${scope}) AND (${due})` : due}${limit ? `
-   LIMIT ${limit}` : ''}${lockRows ? `
+   LIMIT ${limit}` : ''}${lock ? `
      FOR NO KEY UPDATE OF p SKIP LOCKED` : ''}`;
 }
 

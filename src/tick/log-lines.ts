@@ -4,10 +4,25 @@ import type { ChangeSpool } from './change-spool.js';
 import { ChangeKind } from './change-records.js';
 import { countsOf, parseChangeLine, type TickCompleted, type TickSkipped } from './result.js';
 
+/** One line per change, then the unknown-zone warnings. */
+export function logChanges(result: TickCompleted, spool: ChangeSpool, logger: Logger): void {
+  spool.forEach(changeLine(result, logger));
+  logUnknownZones(result, logger);
+}
+
+/**
+ * logChanges, letting the event loop run between blocks of lines: a batch's lines are written
+ * while the next batch's statements run (tick.ts). Resolved once every line is written.
+ */
+export async function logChangesYielding(result: TickCompleted, spool: ChangeSpool, logger: Logger): Promise<void> {
+  await spool.forEachYielding(changeLine(result, logger));
+  logUnknownZones(result, logger);
+}
+
 // A dry run logs under other event names, so nothing that counts `package.activated`
 // lines can ever count a change that was not made. The fields every line of a kind shares are
 // bound once; a backlog tick writes a million lines.
-export function logChanges(result: TickCompleted, spool: ChangeSpool, logger: Logger): void {
+function changeLine(result: TickCompleted, logger: Logger): (line: string) => void {
   const { runId, table, dryRun } = result;
   const event = dryRun
     ? { activated: 'package.would_activate', skipped: 'package.would_skip_activation', deactivated: 'package.would_deactivate' }
@@ -30,7 +45,7 @@ export function logChanges(result: TickCompleted, spool: ChangeSpool, logger: Lo
   const activated = bound ? logger.child!({ runId, event: event.activated, table, dryRun }) : logger;
   const skipped = bound ? logger.child!({ runId, event: event.skipped, table, dryRun }) : logger;
   const deactivated = bound ? logger.child!({ runId, event: event.deactivated, table, dryRun }) : logger;
-  spool.forEach((line) => {
+  return (line) => {
     const { kind, record } = parseChangeLine(line);
     const [packageId, rowName, dueAt, lateSeconds, validUntil, zone] = record;
     const name = rowName ?? undefined;
@@ -48,7 +63,11 @@ export function logChanges(result: TickCompleted, spool: ChangeSpool, logger: Lo
       if (bound) deactivated.info({ packageId, name, validUntil, timezone }, message);
       else logger.info({ runId, event: event.deactivated, table, dryRun, packageId, name, validUntil, timezone }, message);
     }
-  });
+  };
+}
+
+function logUnknownZones(result: TickCompleted, logger: Logger): void {
+  const { runId, table, dryRun } = result;
   for (const u of result.timezoneUnknown) {
     logger.warn(
       { runId, event: 'package.timezone_unknown', table, dryRun, packageId: u.packageId, name: u.name, timezone: u.timezone },

@@ -14,7 +14,7 @@ import { managedByCitus } from '../citus/topology.js';
 import { ChangeSpool } from './change-spool.js';
 import { elapsed, openTick, resolveTable, type Changes } from './context.js';
 import { errorCode, sqlstateOf } from '../errors.js';
-import { logChanges, logCompleted, logSkipped } from './log-lines.js';
+import { logChanges, logChangesYielding, logCompleted, logSkipped } from './log-lines.js';
 import { transactionOptions, type TickOptions } from './options.js';
 import { notify, record, recordFailure } from './record.js';
 import { addBatch, changesOf, type TickCompleted, type TickResult } from './result.js';
@@ -59,11 +59,20 @@ export async function runTick(client: Queryable, options: TickOptions, baseLogge
   const maxRows = options.maxChanges ?? DEFAULT_MAX_CHANGES;
   let total: TickCompleted | undefined;
   let at = options.at;
+  // The committed batch whose lines are being written while the next batch runs: the database
+  // works on the next batch while this process writes the last one's lines (after its COMMIT).
+  let logging: Promise<void> = Promise.resolve();
   for (;;) {
-    const batchStarted = performance.now();
-    const outcome = await runBatch(client, { ...options, at, runId }, baseLogger, maxRows, total).catch((error: unknown) => {
-      throw explained(error, options, maxRows, elapsed(batchStarted), total);
+    const batch = settled(runBatch(client, { ...options, at, runId }, baseLogger, maxRows, total));
+    // Every line of the batches before is written before anything of this one is said.
+    await logging.catch(async (error: unknown) => {
+      const after = await batch;
+      if (after.ok && !after.value.locked) after.value.changes.spool.close();
+      throw error;
     });
+    const done = await batch;
+    if (!done.ok) throw explained(done.error, options, maxRows, done.ms, total);
+    const outcome = done.value;
     if (outcome.locked) {
       const skipped = { status: 'skipped', runId, reason: 'locked', table: outcome.table, durationMs: elapsed(started) } as const;
       logSkipped(skipped, baseLogger);
@@ -72,18 +81,34 @@ export async function runTick(client: Queryable, options: TickOptions, baseLogge
       break;
     }
     const { result, spool: records } = outcome.changes;
-    try {
-      logChanges(result, records, baseLogger);
-    } finally {
-      records.close();
-    }
     total = addBatch(total, result);
-    if (!outcome.more) break;
+    if (!outcome.more) {
+      try {
+        logChanges(result, records, baseLogger);
+      } finally {
+        records.close();
+      }
+      break;
+    }
+    logging = logChangesYielding(result, records, baseLogger).finally(() => records.close());
     at = outcome.instant;
   }
   total.durationMs = elapsed(started);
   logCompleted(total, baseLogger);
   return total;
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown; ms: number };
+
+// A promise that never rejects: the batch runs while the lines before it are written, and its
+// failure is looked at only after them (an unobserved rejection would end the process). `ms`:
+// how long the failed batch ran, for the statement-timeout advice.
+function settled<T>(promise: Promise<T>): Promise<Settled<T>> {
+  const started = performance.now();
+  return promise.then(
+    (value) => ({ ok: true, value }),
+    (error: unknown) => ({ ok: false, error, ms: elapsed(started) }),
+  );
 }
 
 /** One transaction of a tick: at most `maxRows` rows changed; `total`, the batches before it. */
