@@ -65,6 +65,12 @@ describe('a backlog over --max-changes', () => {
     expect(stamps.n).toBe(1);
     // Every line's lateness is measured from the same instant too.
     expect(new Set(r.events('package.activated').map((l) => l.lateSeconds)).size).toBe(1);
+    // A batch's lines are written while the next batch runs, yet never mixed with its lines:
+    // the lines come batch by batch (three runs of transaction ids), tick.completed last.
+    const xidOf = new Map((await db.client.query<{ id: string; xid: string }>(`SELECT package_id::text AS id, xid::text AS xid FROM audit`)).rows.map((a) => [a.id, a.xid]));
+    const runs = lines.map((id) => xidOf.get(id)).filter((xid, i, all) => i === 0 || xid !== all[i - 1]);
+    expect(runs).toHaveLength(3);
+    expect(r.lines.at(-1)).toMatchObject({ event: 'tick.completed' });
   });
 
   it('a normal tick, fewer due rows than the cap, is one transaction', async () => {
@@ -88,6 +94,8 @@ describe('a backlog over --max-changes', () => {
     expect(await stillDue()).toBe(ROWS - 1000);
     const lines = r.events('package.activated').map((l) => l.packageId as string);
     expect([...lines].sort()).toEqual(await auditedIds());
+    // Every line of the committed batch is written before the failure is said.
+    expect(r.lines.at(-1)).toMatchObject({ event: 'tick.failed' });
 
     await db.client.query('DROP TRIGGER nth_update ON special_packages');
     const next = await run();

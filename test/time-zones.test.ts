@@ -66,6 +66,23 @@ describe('time zones', () => {
     expect(log.events('package.activated')[0]).toMatchObject({ lateSeconds: 2 * 3600 });
   });
 
+  it('maxLateMs counts from the exact due instant in the last two days, from the plain conversion before', async () => {
+    // Europe/Berlin, 2026-03-29 02:30 never happens: the clock jumps from 02:00 CET to 03:00 CEST
+    // (01:00Z), the first instant reading 02:30-or-later. AT TIME ZONE reads 02:30 as 03:30 CEST (01:30Z).
+    const id = await insertPackage(db.client, { scheduled: true, auto_activate: true, schedule_date: '2026-03-29', schedule_time: '02:30:00' });
+    const lateness = async (at: string) => {
+      await db.client.query('UPDATE special_packages SET scheduled = true, is_active = false WHERE id = $1', [id]);
+      const log = recordingLogger();
+      await runTick(db.client, tickOptions({ at }), log);
+      expect((await getPackage(db.client, id)).is_active).toBe(true);
+      return log.events('tick.completed')[0]?.maxLateMs;
+    };
+    expect(await lateness('2026-03-29T01:00:30Z')).toBe(30_000); // exact: 30 s after the jump
+    expect(await lateness('2026-03-30T01:00:00Z')).toBe(86_400_000); // the day after: still exact
+    // A week late: from 01:30Z, half an hour less than from the jump (docs/monitoring.md).
+    expect(await lateness('2026-04-05T01:00:00Z')).toBe(7 * 86_400_000 - 1_800_000);
+  });
+
   it('uses the database clock for a real tick, not the host clock', async () => {
     // A package due one minute ago by the database clock, shown in the business zone.
     const { rows } = await db.client.query<{ d: string; t: string }>(
