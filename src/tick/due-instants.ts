@@ -29,7 +29,7 @@ export function firstInstantAtOrAfterSql(localTime: string, zone: string): strin
 }
 
 // Far from the timestamp range's ends, where the conversions above cannot overflow.
-const SAFE_DATES = `BETWEEN date '4000-01-01 BC' AND date '294000-01-01'`;
+export const SAFE_DATES = `BETWEEN date '4000-01-01 BC' AND date '294000-01-01'`;
 
 /**
  * Rule 1's due instant (timestamptz): schedule_date + schedule_time in the row's zone, as the

@@ -13,7 +13,7 @@ import { ZONE_NAME_PATTERN } from '../config/zone-name.js';
 
 import { activationInstantSql, expiryInstantSql, type ExpiryMode } from './due-instants.js';
 import { managedByCitus } from '../citus/topology.js';
-export { activationInstantSql, expiryInstantSql, firstInstantAtOrAfterSql, type ExpiryMode } from './due-instants.js';
+export { activationInstantSql, expiryInstantSql, firstInstantAtOrAfterSql, SAFE_DATES, type ExpiryMode } from './due-instants.js';
 
 /**
  * The tick's clock in SQL: a reference to its instant (timestamptz), and the zone of the row
@@ -133,12 +133,11 @@ export function packagesFromSql(table: PackagesTable): string {
  * SKIP LOCKED passes over does not count: a batch is short only when no more unlocked due rows
  * exist. A row is one decision (its activation and its deactivation together), so any subset of
  * the due rows is a whole set of decisions; the rows a batch leaves are due at the same instant
- * in the next. `ctid`: also return each locked row's ctid as row_ctid (tick-sql.ts).
+ * in the next.
  */
 export interface DueLock {
   scope?: string;
   limit?: string;
-  ctid?: boolean;
 }
 
 export function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRefs, lock: DueLock | false): string {
@@ -174,7 +173,7 @@ export function dueRowsSql(table: PackagesTable, expiry: ExpiryMode, c: ClockRef
       OR (${deactivationDue})`;
   // One zone: every row's is the default, which the caller knows; only per-row zones travel.
   return `
-  SELECT ${keyColumnsSql(table, 'p', 'key_')},${lock && lock.ctid ? ' p.ctid AS row_ctid,' : ''}
+  SELECT ${keyColumnsSql(table, 'p', 'key_')},
          ${c.perRow ? c.zone : 'NULL::text'} AS zone,
          (${activationDue}) IS TRUE AS activation_due,
          (${expired}) IS TRUE AS expired,

@@ -2,7 +2,7 @@
 // from the change's due instant to the tick's instant and never negative. Over the row as the
 // UPDATE returns it (`p`) and its decision (`d`, with due_local).
 import type { PackagesTable } from '../table/packages-table.js';
-import { activationInstantSql, deactivationDueLocalSql, expiryInstantSql, farPastSql, localDate, type ClockRefs, type ExpiryMode } from './due-sql.js';
+import { activationInstantSql, deactivationDueLocalSql, expiryInstantSql, farPastSql, localDate, SAFE_DATES, type ClockRefs, type ExpiryMode } from './due-sql.js';
 
 /**
  * Real seconds since the due wall-clock time, converted plainly: an ambiguous time (the repeated
@@ -25,21 +25,22 @@ export function lateSecondsSql(c: ClockRefs): string {
  * the same instant, except for a time inside a DST gap or a repeated hour, which converts up
  * to the shift (an hour; two at most, Antarctica/Troll) later, so a lateness of more than a day
  * may read that much less. The exact instant is a correlated subquery per row: it cost 2 s of a
- * million-row catch-up, where every row is days late.
+ * million-row catch-up, where every row is days late. Near the ends of the timestamp range the
+ * conversion could overflow: there the exact form answers (NULL), as it always did.
  */
 export function lateMsSql(table: PackagesTable, expiry: ExpiryMode, clock: ClockRefs): string {
   // With per-row zones, the zone the decision carries (its expression is over the due rows' FROM).
   const zone = clock.perRow ? 'd.zone' : clock.zone;
   const c = { ...clock, zone };
   const since = (instant: string) => `greatest(0, round((extract(epoch FROM ${c.instant} - ${instant}) * 1000)::numeric, 3))`;
-  const activation = `CASE WHEN p.schedule_date < ${localDate(c)} - 1 THEN d.due_local AT TIME ZONE ${zone}
+  const activation = `CASE WHEN p.schedule_date < ${localDate(c)} - 1 AND p.schedule_date ${SAFE_DATES} THEN d.due_local AT TIME ZONE ${zone}
                            ELSE ${activationInstantSql(zone)} END`;
   const exactExpiry = expiryInstantSql(table.validUntilType, expiry, zone);
   // timestamptz under --expiry instant: the exact instant is valid_until itself, no conversion.
   const expiryAt =
     table.validUntilType === 'timestamptz' && expiry === 'instant'
       ? exactExpiry
-      : `CASE WHEN ${farPastSql(table.validUntilType, c)} THEN ${deactivationDueLocalSql(table.validUntilType, expiry, zone)} AT TIME ZONE ${zone}
+      : `CASE WHEN ${farPastSql(table.validUntilType, c)} AND ${table.validUntilType === 'date' ? 'p.valid_until' : 'p.valid_until::date'} ${SAFE_DATES} THEN ${deactivationDueLocalSql(table.validUntilType, expiry, zone)} AT TIME ZONE ${zone}
                          ELSE ${exactExpiry} END`;
   return `greatest(CASE WHEN d.activate OR d.skip_activation THEN ${since(activation)} END,
                   CASE WHEN d.deactivate THEN ${since(expiryAt)} END)`;

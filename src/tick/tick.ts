@@ -61,13 +61,17 @@ export async function runTick(client: Queryable, options: TickOptions, baseLogge
   let at = options.at;
   // The committed batch whose lines are being written while the next batch runs: the database
   // works on the next batch while this process writes the last one's lines (after its COMMIT).
-  let logging: Promise<void> = Promise.resolve();
+  // The next batch commits only once they are all written, and what it logs waits for them.
+  let logging: Promise<void> | undefined;
   for (;;) {
-    const batch = settled(runBatch(client, { ...options, at, runId }, baseLogger, maxRows, total));
-    // Every line of the batches before is written before anything of this one is said.
-    await logging.catch(async (error: unknown) => {
-      const after = await batch;
-      if (after.ok && !after.value.locked) after.value.changes.spool.close();
+    const before = logging;
+    const batchOptions = { ...options, at, runId };
+    const batch = settled(before === undefined
+      ? runBatch(client, batchOptions, baseLogger, maxRows, total)
+      : runBatch(client, batchOptions, heldBack(baseLogger, before), maxRows, total, () => before));
+    // Lines that could not be written fail this batch too, before its COMMIT: the error is theirs.
+    if (before) await before.catch(async (error: unknown) => {
+      await batch;
       throw error;
     });
     const done = await batch;
@@ -98,6 +102,25 @@ export async function runTick(client: Queryable, options: TickOptions, baseLogge
   return total;
 }
 
+/**
+ * A logger whose lines wait until `until` has settled, then come in order: what the next batch
+ * logs (a spool warning, a failure) comes after every line of the batch before it.
+ */
+function heldBack(logger: Logger, until: Promise<unknown>): Logger {
+  let held: (() => void)[] | undefined = [];
+  const release = () => {
+    const lines = held ?? [];
+    held = undefined;
+    for (const write of lines) write();
+  };
+  until.then(release, release);
+  const line = (level: 'debug' | 'info' | 'warn'): Logger['info'] => (fields, message) => {
+    if (held) held.push(() => logger[level](fields, message));
+    else logger[level](fields, message);
+  };
+  return { debug: line('debug'), info: line('info'), warn: line('warn') };
+}
+
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown; ms: number };
 
 // A promise that never rejects: the batch runs while the lines before it are written, and its
@@ -111,8 +134,18 @@ function settled<T>(promise: Promise<T>): Promise<Settled<T>> {
   );
 }
 
-/** One transaction of a tick: at most `maxRows` rows changed; `total`, the batches before it. */
-async function runBatch(client: Queryable, options: TickOptions & { runId: string }, baseLogger: Logger, maxRows: number, total: TickCompleted | undefined): Promise<Outcome> {
+/**
+ * One transaction of a tick: at most `maxRows` rows changed; `total`, the batches before it.
+ * `beforeCommit`: what must succeed before this batch may commit (the last batch's lines).
+ */
+async function runBatch(
+  client: Queryable,
+  options: TickOptions & { runId: string },
+  baseLogger: Logger,
+  maxRows: number,
+  total: TickCompleted | undefined,
+  beforeCommit?: () => Promise<void>,
+): Promise<Outcome> {
   const { runId } = options;
   const runner = options.runner ?? { version: 'unknown', host: hostname() };
   const history = options.history === false ? undefined : (options.history ?? {});
@@ -153,6 +186,7 @@ async function runBatch(client: Queryable, options: TickOptions & { runId: strin
       // The state row counts the run so far: every batch committed, this one included.
       await record(client, table, who, addBatch(total && { ...total }, changes.result), logger, history?.retentionDays);
       await notify(client, options.notifyChannel, changes.result);
+      await beforeCommit?.();
       // Fewer changes than the cap: the batch took every unlocked due row (the rows it skipped
       // as locked, or a trigger kept unchanged, wait for the next run), so the loop always ends.
       return { locked: false, changes, instant, more: batched && changesOf(changes.result) >= maxRows };
