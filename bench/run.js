@@ -324,8 +324,9 @@ async function dueRows(client, url) {
     // Statements sent, counted once in-process: they must not grow with the rows.
     await makeDue(client, table, due);
     const rec = recording(client);
-    await runTick(rec, { table: { name: table }, timezone: ZONE, expiry: 'date', dryRun: false, lockTimeoutMs: 5000, statementTimeoutMs: 3_600_000 }, silent);
-    const statements = rec.statements.length;
+    const counted = await runTick(rec, { table: { name: table }, timezone: ZONE, expiry: 'date', dryRun: false, lockTimeoutMs: 5000, statementTimeoutMs: 3_600_000 }, silent);
+    // A backlog over --max-changes is several transactions: the statements of each are constant.
+    const statements = `${rec.statements.length / counted.transactions}${counted.transactions > 1 ? ` × ${counted.transactions} transactions` : ''}`;
     // Does it fit the default statement timeout? One try, as cron would run it.
     await makeDue(client, table, due);
     const fits = await spawnTick(url, table).then(() => true, () => false);
@@ -357,11 +358,11 @@ async function dueRows(client, url) {
       String(runs),
     ]);
   }
-  const counts = new Set(rows.map((r) => r[4]));
-  results.checks.push({ name: 'statements per tick do not grow with due rows', ok: counts.size === 1, detail: [...counts].join(', ') });
+  const counts = new Set(rows.map((r) => r[4].split(' ')[0]));
+  results.checks.push({ name: 'statements per transaction do not grow with due rows', ok: counts.size === 1, detail: [...counts].join(', ') });
   results.sections.push({
-    title: `Due rows in one tick at ${n.toLocaleString('en')} rows (spawned CLI with history, half activations and half deactivations, one log line per change; median, peak RSS the max)`,
-    header: ['due rows', 'tick (wall)', 'rows/s', 'peak RSS', 'statements', `fits the default ${DEFAULT_STATEMENT_TIMEOUT_MS / 1000} s statement timeout`, 'runs'],
+    title: `Due rows in one run at ${n.toLocaleString('en')} rows (spawned CLI with history, default --max-changes, half activations and half deactivations, one log line per change; median, peak RSS the max)`,
+    header: ['due rows', 'tick (wall)', 'rows/s', 'peak RSS', 'statements per transaction', `fits the default ${DEFAULT_STATEMENT_TIMEOUT_MS / 1000} s statement timeout`, 'runs'],
     rows,
   });
 }
