@@ -1,12 +1,13 @@
-// Regressions found by the adversarial review of the catch-up speed work (issue 23): the
-// UPDATE's narrowing to the locked rows, lateness near the timestamp range's end, and a
-// batch's lines written while the next batch runs.
+// Regressions found by the adversarial reviews of the catch-up speed work (issue 23): a row
+// edited during the tick statement (which a narrowing of the UPDATE by ctid missed), lateness
+// near the timestamp range's end, and a batch's lines written while the next batch runs.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runTick } from '../src/tick/tick.ts';
 import type { Logger } from '../src/logger.ts';
 import { createPackagesTable, useTestDatabase } from './support/database.ts';
-import { runCli } from './support/cli.ts';
+import { BIN, runCli } from './support/cli.ts';
 import { tickOptions } from './support/tick-options.ts';
 
 const db = useTestDatabase();
@@ -126,4 +127,30 @@ describe("a batch's lines, written while the next batch runs", () => {
     expect(warnings).toEqual([0, 20_001, 40_002]);
     expect(order.at(-1)).toBe('tick.completed');
   });
+
+  it('a slow reader of stdout: the next batch waits in its open transaction without being ended as idle', async () => {
+    await createPackagesTable(db.client);
+    // 4,000 due with long names: batch 1's 2,000 lines are ~4.6 MB, read at ~500 KB/s (~9 s),
+    // while batch 2 waits to commit; its session's idle limit is 5 s (--statement-timeout 5000).
+    await db.client.query(`INSERT INTO special_packages (name, scheduled, auto_activate, schedule_date, schedule_time)
+      SELECT repeat('n', 2000) || g, true, true, date '2026-01-01', time '09:00' FROM generate_series(1, 4000) g`);
+    const child = spawn(process.execPath, [BIN, 'run', '--timezone', 'UTC', '--no-history', '--max-changes', '2000', '--statement-timeout', '5000'], {
+      env: { PATH: process.env.PATH, HOME: '/tmp', DATABASE_URL: db.url },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+      child.stdout.pause();
+      setTimeout(() => child.stdout.resume(), d.length / 500);
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code, stderr).toBe(0);
+    expect(await active()).toBe(4000);
+    const lines = stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { event: string; transactions?: number });
+    expect(lines.filter((l) => l.event === 'package.activated')).toHaveLength(4000);
+    expect(lines.at(-1)).toMatchObject({ event: 'tick.completed', transactions: 3 });
+  }, 90_000);
 });

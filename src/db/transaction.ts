@@ -1,7 +1,7 @@
 // withTransaction and withSessionLimits: a transaction (or a session's limits) set up in its
 // first message and always ended, and a read-only refusal explained.
 import { TemporaryError, errorCode } from '../errors.js';
-import type { Queryable } from './query.js';
+import { query, type Queryable } from './query.js';
 
 export interface TransactionOptions {
   readOnly?: boolean;
@@ -32,7 +32,8 @@ function milliseconds(value: number | undefined): string {
  * A client that stops mid-transaction (SIGSTOP, a frozen VM) must not hold its locks forever:
  * the server ends a session left idle in the transaction for as long as a statement may run
  * (at least IDLE_FLOOR_MS, so a loaded host's pause between two pages never trips it; a fixed
- * bound when statement_timeout is off). The client only ever idles between its own round trips.
+ * bound when statement_timeout is off). The client idles between its own round trips, and in
+ * awaitInTransaction, which keeps saying so.
  */
 export const IDLE_FLOOR_MS = 5000;
 export const IDLE_WITHOUT_STATEMENT_TIMEOUT_MS = 60_000;
@@ -127,4 +128,29 @@ export async function explainReadOnly(client: Queryable, error: unknown): Promis
       : 'the database is read-only (default_transaction_read_only = on, or a hot standby?); nothing was changed',
     { cause: error },
   );
+}
+
+/**
+ * Waits for `work` (done outside the database) inside an open transaction without the server
+ * taking the wait for a stalled client: a `SELECT 1` every `everyMs` keeps the session from
+ * being idle as long as this process runs. A process that is stopped sends nothing, and the
+ * idle timeout still ends its session. `work`'s failure is thrown.
+ */
+export async function awaitInTransaction(client: Queryable, work: Promise<void>, everyMs = 1000): Promise<void> {
+  let done = false;
+  const settled = work.then(
+    () => {
+      done = true;
+    },
+    () => {
+      done = true;
+    },
+  );
+  while (!done) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([settled, new Promise<void>((resolve) => (timer = setTimeout(resolve, everyMs)))]);
+    clearTimeout(timer);
+    if (!done) await query(client, { text: 'SELECT 1', values: [] });
+  }
+  await work;
 }

@@ -23,8 +23,6 @@ export interface PackagesTable {
   key: string[];
   /** The same columns, unquoted (for reports: a composite key's packageId lists values in this order). */
   keyNames: string[];
-  /** Whether the table is partitioned (false: a plain table). */
-  partitioned?: boolean;
   /** Quoted `name` column when the table has one. */
   nameColumn?: string;
   validUntilType: ValidUntilType;
@@ -211,7 +209,6 @@ export async function resolvePackagesTable(
     quoted,
     key: key!.map(quoteIdent),
     keyNames: key!,
-    partitioned: row.relkind === 'p',
     nameColumn: row.columns['name'] !== undefined ? quoteIdent('name') : undefined,
     validUntilType: validUntilTypeOf(row.columns['valid_until']!),
     hasUpdatedAt,

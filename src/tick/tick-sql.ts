@@ -68,14 +68,12 @@ export interface EventRecording {
  * The real tick: lock due rows, update them, and report each change. With history, the same
  * statement records one event per change.
  *
- * The UPDATE matches each locked row to its decision by key. By that alone, the planner
- * hash-joins the decisions to a scan of the whole table, so every batch of a backlog scanned
- * all of it again (0.3-0.6 s per batch of 100,000 at a million rows). Where the key is one column
- * of a plain table, `key = ANY (the locked rows' keys)` lets the key's index find just those rows.
- * The snapshot's version of a row is the one found: a row another session updated and committed
- * after the statement began is still updated (its newest version, which the lock holds), as with
- * the join alone; a ctid would name that newest version, which the snapshot cannot see. Not for
- * a partitioned table: every partition would probe its index for every key.
+ * The UPDATE finds each locked row by key (a join of the decisions to the table). Narrowing it
+ * to the locked rows first was tried and dropped (docs/performance.md): by ctid it missed rows
+ * another session had just updated (a ctid names the newest version, which the snapshot cannot
+ * see); by `key = ANY (locked keys)` the planner, which guesses ten keys, could pick a nested
+ * loop over every locked row for each (a unique index of another collation, stale statistics).
+ * The join alone degrades gracefully, and measured within the noise of the key narrowing.
  */
 export function applyTickStatement(table: PackagesTable, expiry: ExpiryMode, clock: TickClock, history?: EventRecording, maxRows?: number): Statement {
   const params = new Params();
@@ -91,15 +89,10 @@ WITH due AS (${dueRowsSql(table, expiry, c, { limit })}
   UPDATE ${table.quoted} AS p
      SET ${setChangesSql(table, c.instant)}
     FROM decisions AS d
-   WHERE ${lockedKeysSql(table)}${keyMatchSql(table, 'p', 'd', 'key_')}
+   WHERE ${keyMatchSql(table, 'p', 'd', 'key_')}
   RETURNING ${keyColumnsSql(table, 'p', 'sort_')},${reportColumnsSql(table, expiry, c, true)}
 )${recorded}
 ${changeRecordsSql(table)}`);
-}
-
-// See applyTickStatement: the key's index finds the locked rows.
-function lockedKeysSql(table: PackagesTable): string {
-  return table.key.length === 1 && table.partitioned === false ? `p.${table.key[0]} = ANY (ARRAY(SELECT key_1 FROM due)) AND ` : '';
 }
 
 /** The dry run: the same selection and decisions, read-only and without row locks. */

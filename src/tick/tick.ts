@@ -3,7 +3,7 @@
 // lock → apply → record → notify, then the log lines, after COMMIT.
 import { randomUUID } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
-import { query, tryAdvisoryXactLock, withTransaction, type Queryable } from '../db/resources.js';
+import { awaitInTransaction, query, tryAdvisoryXactLock, withTransaction, type Queryable } from '../db/resources.js';
 import { withFields, type Logger } from '../logger.js';
 import { displayName } from '../db/sql-fragments.js';
 import { recordSkippedStatement } from '../history/history-sql.js';
@@ -61,14 +61,15 @@ export async function runTick(client: Queryable, options: TickOptions, baseLogge
   let at = options.at;
   // The committed batch whose lines are being written while the next batch runs: the database
   // works on the next batch while this process writes the last one's lines (after its COMMIT).
-  // The next batch commits only once they are all written, and what it logs waits for them.
+  // The next batch commits only once they are all written (a slow reader of stdout: it waits in
+  // its transaction, keeping it from looking idle), and what it logs waits for them.
   let logging: Promise<void> | undefined;
   for (;;) {
     const before = logging;
     const batchOptions = { ...options, at, runId };
     const batch = settled(before === undefined
       ? runBatch(client, batchOptions, baseLogger, maxRows, total)
-      : runBatch(client, batchOptions, heldBack(baseLogger, before), maxRows, total, () => before));
+      : runBatch(client, batchOptions, heldBack(baseLogger, before), maxRows, total, () => awaitInTransaction(client, before)));
     // Lines that could not be written fail this batch too, before its COMMIT: the error is theirs.
     if (before) await before.catch(async (error: unknown) => {
       await batch;
