@@ -156,7 +156,7 @@ try {
     const collector = new ChangeCollector({ runId: 'x', dryRun: false, table: 'special_packages', timezone: 'UTC', now: instant }, (r) => spool.append(r));
     t.readSpool.push((await rolledBack(() => readPages(client, tick(), 2000, (rows) => collector.addPage(rows)))).ms);
     const started = performance.now();
-    logChanges(collector.result, spool, logger);
+    await logChanges(collector.result, spool, logger);
     logger.flush();
     t.log.push(performance.now() - started);
     spool.close();

@@ -6,9 +6,9 @@
 //   and one JSON line per row (bench/floor-update.js) against `run --no-history`.
 // The variants alternate; every run starts from the same table (reset and VACUUM, not timed).
 // Every process's stdout is a pipe this process drains, as cron's would be.
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { migrate } from '../dist/migrate/migrate.js';
+import { timedCommand } from './timed-spawn.js';
 
 const TABLE = 'bench_catchup';
 const BIG = Number(process.env.BENCH_CATCHUP_ROWS ?? 1_000_000);
@@ -16,19 +16,6 @@ const SMALL = 10_000;
 const floorSql = (table) =>
   `UPDATE ${table} SET is_active = true, scheduled = false, updated_at = now()
     WHERE scheduled AND auto_activate AND schedule_date <= current_date RETURNING id, name`;
-
-/** Spawns any program, stdout drained through a pipe, and times it from spawn to exit. */
-function timedProgram(command, args, env) {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stdout.resume();
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', (error) => reject(new Error(`${command}: ${error.message} (the catch-up floor needs psql on PATH)`)));
-    child.on('close', (code) => (code === 0 ? resolve({ ms: performance.now() - started }) : reject(new Error(`${command} exited ${code}: ${stderr}`))));
-  });
-}
 
 /**
  * @param {object} b what bench/run.js shares: client, url, results, log, median, ms, timedSpawn
@@ -80,7 +67,8 @@ export async function catchupBench({ client, url, results, log, median, timedSpa
   };
 
   log(`  ${BIG.toLocaleString('en')} due, ${runs} runs each`);
-  const psql = { label: 'psql', run: () => timedProgram('psql', [url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', floorSql(TABLE)], {}) };
+  // psql must be on PATH.
+  const psql = { label: 'psql', run: () => timedCommand('psql', [url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', floorSql(TABLE)], { env: process.env }) };
   const [floorBig, noHistory, history] = await measure(BIG, [
     psql,
     { label: 'run --no-history', run: ours(['--no-history']) },

@@ -2,7 +2,7 @@
 // or idle-timed-out work connection, PgBouncer, a full stdout, signals while connecting, Citus.
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import net, { createServer, type Socket } from 'node:net';
+import net, { createServer, type Server, type Socket } from 'node:net';
 import { closeSync, openSync } from 'node:fs';
 import { BIN } from './support/cli.ts';
 import { addUpdateTrigger, waitForActiveTick } from './support/database.ts';
@@ -36,6 +36,14 @@ const until = (w: Watcher, what: string, test: (l: LogLine[]) => boolean, timeou
 const listening = (w: Watcher, n = 1) => until(w, 'LISTEN', (l) => l.filter((x) => x.event === 'watch.listening').length >= n);
 const sleeping = (w: Watcher, n = 1) => until(w, 'asleep', (l) => l.filter((x) => x.event === 'watch.sleeping').length >= n);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Starts `server` on a free local port: the test database's URL with that host, for --listen-url. */
+async function listenUrlThrough(server: Server): Promise<string> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = new URL(db.url);
+  url.host = `127.0.0.1:${(server.address() as { port: number }).port}`;
+  return url.toString();
+}
 
 async function plainTable(trigger = true): Promise<void> {
   await createPackagesTable(db.client, { validUntilType: 'timestamptz' });
@@ -161,11 +169,9 @@ describe('run --watch under hostile conditions', () => {
     // A --listen-url host that accepts TCP and never answers (a black-holed pooler, a stuck proxy).
     const held: Socket[] = [];
     const silent = createServer((s) => { held.push(s); s.on('error', () => {}); });
-    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
-    const listenUrl = new URL(db.url);
-    listenUrl.host = `127.0.0.1:${(silent.address() as { port: number }).port}`;
+    const listenUrl = await listenUrlThrough(silent);
     try {
-      const w = watch(['--max-sleep', '3600', '--listen-url', listenUrl.toString()]);
+      const w = watch(['--max-sleep', '3600', '--listen-url', listenUrl]);
       await sleeping(w, 1);
       await sleep(500);
       const sent = Date.now();
@@ -194,11 +200,9 @@ describe('run --watch under hostile conditions', () => {
         client.resume();
       }, 3000);
     });
-    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
-    const listenUrl = new URL(db.url);
-    listenUrl.host = `127.0.0.1:${(slow.address() as { port: number }).port}`;
+    const listenUrl = await listenUrlThrough(slow);
     try {
-      const w = watch(['--max-sleep', '3600', '--listen-url', listenUrl.toString()]);
+      const w = watch(['--max-sleep', '3600', '--listen-url', listenUrl]);
       await sleeping(w, 1);
       const sent = Date.now();
       w.child.kill('SIGTERM');

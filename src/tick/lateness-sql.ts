@@ -4,15 +4,21 @@
 import type { PackagesTable } from '../table/packages-table.js';
 import { activationInstantSql, deactivationDueLocalSql, expiryInstantSql, farPastSql, localDate, SAFE_DATES, type ClockRefs, type ExpiryMode } from './due-sql.js';
 
+// The clock as the UPDATE's RETURNING sees it: with per-row zones, the zone the decision
+// carries (the zone's own expression is over the due rows' FROM, which RETURNING does not see).
+function decisionClock(c: ClockRefs): ClockRefs {
+  return c.perRow ? { ...c, zone: 'd.zone' } : c;
+}
+
 /**
  * Real seconds since the due wall-clock time, converted plainly: an ambiguous time (the repeated
  * hour when DST ends) converts to its later occurrence, but activates at the first: not late.
  * date_part (double), not extract (numeric): the same whole seconds, cheaper on a million rows.
  */
-export function lateSecondsSql(c: ClockRefs): string {
-  const zone = c.perRow ? 'd.zone' : c.zone;
+export function lateSecondsSql(clock: ClockRefs): string {
+  const c = decisionClock(clock);
   return `CASE WHEN d.activate OR d.skip_activation
-              THEN greatest(0, floor(date_part('epoch', ${c.instant} - (d.due_local AT TIME ZONE ${zone}))))::bigint END`;
+              THEN greatest(0, floor(date_part('epoch', ${c.instant} - (d.due_local AT TIME ZONE ${c.zone}))))::bigint END`;
 }
 
 /**
@@ -29,9 +35,8 @@ export function lateSecondsSql(c: ClockRefs): string {
  * conversion could overflow: there the exact form answers (NULL), as it always did.
  */
 export function lateMsSql(table: PackagesTable, expiry: ExpiryMode, clock: ClockRefs): string {
-  // With per-row zones, the zone the decision carries (its expression is over the due rows' FROM).
-  const zone = clock.perRow ? 'd.zone' : clock.zone;
-  const c = { ...clock, zone };
+  const c = decisionClock(clock);
+  const zone = c.zone;
   const since = (instant: string) => `greatest(0, round((extract(epoch FROM ${c.instant} - ${instant}) * 1000)::numeric, 3))`;
   const activation = `CASE WHEN p.schedule_date < ${localDate(c)} - 1 AND p.schedule_date ${SAFE_DATES} THEN d.due_local AT TIME ZONE ${zone}
                            ELSE ${activationInstantSql(zone)} END`;

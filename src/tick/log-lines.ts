@@ -4,17 +4,12 @@ import type { ChangeSpool } from './change-spool.js';
 import { ChangeKind } from './change-records.js';
 import { countsOf, parseChangeLine, type TickCompleted, type TickSkipped } from './result.js';
 
-/** One line per change, then the unknown-zone warnings. */
-export function logChanges(result: TickCompleted, spool: ChangeSpool, logger: Logger): void {
-  spool.forEach(changeLine(result, logger));
-  logUnknownZones(result, logger);
-}
-
 /**
- * logChanges, letting the event loop run between blocks of lines: a batch's lines are written
- * while the next batch's statements run (tick.ts). Resolved once every line is written.
+ * One line per change, then the unknown-zone warnings, letting the event loop run between
+ * blocks of lines: in a backlog a batch's lines are written while the next batch's statements
+ * run (tick.ts). Resolved once every line is written.
  */
-export async function logChangesYielding(result: TickCompleted, spool: ChangeSpool, logger: Logger): Promise<void> {
+export async function logChanges(result: TickCompleted, spool: ChangeSpool, logger: Logger): Promise<void> {
   await spool.forEachYielding(changeLine(result, logger));
   logUnknownZones(result, logger);
 }

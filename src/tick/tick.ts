@@ -14,7 +14,7 @@ import { managedByCitus } from '../citus/topology.js';
 import { ChangeSpool } from './change-spool.js';
 import { elapsed, openTick, resolveTable, type Changes } from './context.js';
 import { errorCode, sqlstateOf } from '../errors.js';
-import { logChanges, logChangesYielding, logCompleted, logSkipped } from './log-lines.js';
+import { logChanges, logCompleted, logSkipped } from './log-lines.js';
 import { transactionOptions, type TickOptions } from './options.js';
 import { notify, record, recordFailure } from './record.js';
 import { addBatch, changesOf, type TickCompleted, type TickResult } from './result.js';
@@ -87,15 +87,11 @@ export async function runTick(client: Queryable, options: TickOptions, baseLogge
     }
     const { result, spool: records } = outcome.changes;
     total = addBatch(total, result);
+    logging = logChanges(result, records, baseLogger).finally(() => records.close());
     if (!outcome.more) {
-      try {
-        logChanges(result, records, baseLogger);
-      } finally {
-        records.close();
-      }
+      await logging;
       break;
     }
-    logging = logChangesYielding(result, records, baseLogger).finally(() => records.close());
     at = outcome.instant;
   }
   total.durationMs = elapsed(started);
