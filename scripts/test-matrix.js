@@ -7,6 +7,8 @@
 //   MATRIX="20:14 22:16 24:18"   explicit node:postgres pairs instead of every combination
 //   MATRIX_IMAGE="postgres:{major}"  another image name pattern
 //   MATRIX_TOTALS=<file>          also write {"passed":N,"failed":N} there (for .ci/run)
+//   MATRIX_RETRY=1                 times a failed test is run again (default 1; 0: never). Every
+//                                  test that passed only on a retry is printed, with its first error
 // Needs a container engine (DOCKER_HOST); exits 1 when any run failed.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +21,11 @@ const pgMajors = (process.env.MATRIX_PG ?? '14 15 16 17 18').split(/[\s,]+/).fil
 const currentNodeMajor = String(parseInt(process.versions.node, 10));
 const nodeMajors = (process.env.MATRIX_NODE ?? currentNodeMajor).split(/[\s,]+/).filter(Boolean);
 const imagePattern = process.env.MATRIX_IMAGE ?? 'postgres:{major}-alpine';
+// The matrix runs go through a container network and start and stop containers of their own
+// (test/faults.test.ts); a test they fail once is run again, and said so below. The embedded
+// run in .ci/run never retries.
+const retry = Number(process.env.MATRIX_RETRY ?? 1);
+if (!Number.isSafeInteger(retry) || retry < 0) throw new Error(`MATRIX_RETRY=${process.env.MATRIX_RETRY} is not a whole number ≥ 0`);
 
 /**
  * A node binary of the given major: this one, or npm's `node` package installed once.
@@ -52,15 +59,34 @@ try {
     const started = Date.now();
     const run = spawnSync(
       node,
-      [join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'run', '--reporter=dot', '--reporter=json', `--outputFile.json=${report}`],
+      [join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'run', `--retry=${retry}`, '--reporter=dot', '--reporter=json', `--outputFile.json=${report}`],
       // The 50-tick metrics-file test runs in full once (npm test); 5 ticks per matrix run.
       { cwd: root, env: { METRICS_TICKS: '5', ...process.env, TEST_POSTGRES: 'container', TEST_POSTGRES_IMAGE: image }, encoding: 'utf8' },
     );
     const seconds = Math.round((Date.now() - started) / 1000);
     let counts = { passed: 0, failed: 0 };
+    /** @type {string[]} the failed tests as "file > title: first line of the message" */
+    let failures = [];
+    /** @type {string[]} the tests that passed only when run again, the same way */
+    let retried = [];
     try {
       const r = JSON.parse(readFileSync(report, 'utf8'));
       counts = { passed: r.numPassedTests, failed: r.numFailedTests };
+      // A hook's timeout shows as "Error: STACK_TRACE_ERROR" (vitest gives it the hook's stack).
+      const firstLine = (/** @type {unknown} */ m) => String(m ?? '').split('\n')[0]?.replace('Error: STACK_TRACE_ERROR', 'a hook timed out');
+      failures = r.testResults.flatMap((/** @type {any} */ file) => {
+        const tests = file.assertionResults
+          .filter((/** @type {any} */ t) => t.status === 'failed')
+          .map((/** @type {any} */ t) => `${file.name.replace(root, '')} > ${t.fullName}: ${firstLine(t.failureMessages?.[0])}`);
+        // A file whose beforeAll failed has no failed test, only skipped ones: it counts as one.
+        return tests.length === 0 && file.status === 'failed' ? [`${file.name.replace(root, '')}: ${firstLine(file.message)}`] : tests;
+      });
+      counts.failed = Math.max(counts.failed, failures.length);
+      retried = r.testResults.flatMap((/** @type {any} */ file) =>
+        file.assertionResults
+          .filter((/** @type {any} */ t) => t.status === 'passed' && t.failureMessages?.length > 0)
+          .map((/** @type {any} */ t) => `${file.name.replace(root, '')} > ${t.fullName}: ${firstLine(t.failureMessages[0])}`),
+      );
     } catch {
       counts.failed = 1; // no report: the run itself failed
     }
@@ -68,7 +94,15 @@ try {
     const used = /\[test-postgres\] using (.*)/.exec(run.stderr)?.[1] ?? 'no server line';
     results.push({ ok, ...counts });
     console.log(`${ok ? 'PASS' : 'FAIL'}  node ${nodeVersion}  ${image}  ${counts.passed} passed, ${counts.failed} failed  ${seconds}s  (${used})`);
-    if (!ok) process.stdout.write(`${run.stdout.split('\n').filter((l) => /FAIL|×|Error/.test(l)).slice(0, 20).join('\n')}\n`);
+    for (const f of retried) console.log(`  passed on a retry: ${f.slice(0, 400)}`);
+    // The dot reporter names no failed test; the JSON report does (and a file that failed to
+    // load shows up in vitest's own output on stderr).
+    for (const f of ok ? [] : failures.slice(0, 20)) console.log(`  failed: ${f.slice(0, 400)}`);
+    // What the server was busy with meanwhile (test/support/stuck-sessions.ts).
+    if (!ok || retried.length > 0) for (const l of run.stderr.split('\n').filter((x) => x.startsWith('[test-watchdog]')).slice(0, 20)) console.log(`  ${l.slice(0, 600)}`);
+    if (!ok) {
+      if (failures.length === 0) process.stdout.write(`${`${run.stdout}\n${run.stderr}`.split('\n').filter((l) => /FAIL|×|Error/.test(l)).slice(0, 20).join('\n')}\n`);
+    }
   }
 } finally {
   rmSync(scratch, { recursive: true, force: true });

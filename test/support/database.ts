@@ -23,17 +23,14 @@ export function useTestDatabase(): TestDatabase {
   const db = {} as TestDatabase;
   beforeAll(async () => {
     const adminUrl = inject('adminUrl');
-    const admin = new pg.Client(adminUrl);
-    await admin.connect();
+    const admin = await connectClient(adminUrl);
     await admin.query(`CREATE DATABASE ${name}`);
     await admin.end();
     const url = new URL(adminUrl);
     url.pathname = `/${name}`;
     db.url = url.toString();
     db.connect = async () => {
-      const c = new pg.Client(db.url);
-      c.on('error', () => {});
-      await c.connect();
+      const c = await connectClient(db.url);
       clients.push(c);
       return c;
     };
@@ -41,12 +38,31 @@ export function useTestDatabase(): TestDatabase {
   });
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.end().catch(() => {})));
-    const admin = new pg.Client(inject('adminUrl'));
-    await admin.connect();
+    const admin = await connectClient(inject('adminUrl'));
     await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await admin.end();
   });
   return db;
+}
+
+/**
+ * A connected client. pg waits for ever on a connect that gets no answer; a connect that
+ * takes over 15 s (a stalled container network) is given up and tried once more, so it
+ * fails with its reason instead of a bare hook timeout.
+ */
+async function connectClient(url: string): Promise<pg.Client> {
+  for (let attempt = 1; ; attempt++) {
+    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 15_000 });
+    c.on('error', () => {});
+    try {
+      await c.connect();
+      return c;
+    } catch (error) {
+      await c.end().catch(() => {});
+      if (attempt === 2) throw new Error(`cannot connect to the test server: ${(error as Error).message}`, { cause: error });
+      process.stderr.write(`[test-postgres] connect attempt ${attempt} failed (${(error as Error).message}); trying again\n`);
+    }
+  }
 }
 
 export interface TableShape {
@@ -59,7 +75,7 @@ export interface TableShape {
 /** Creates (or re-creates) a packages table in the CRM's shape. */
 export async function createPackagesTable(client: pg.ClientBase, shape: TableShape = {}): Promise<string> {
   const table = shape.table ?? 'special_packages';
-  await client.query(`DROP TABLE IF EXISTS ${table} CASCADE`);
+  await dropTable(client, table);
   await client.query(`
     CREATE TABLE ${table} (
       id serial PRIMARY KEY,
@@ -75,6 +91,25 @@ export async function createPackagesTable(client: pg.ClientBase, shape: TableSha
       ${shape.updatedAt === 'none' ? '' : `, updated_at ${shape.updatedAt ?? 'timestamptz'}`}
     )`);
   return table;
+}
+
+/**
+ * DROP TABLE … CASCADE, waiting at most 20 s for its lock: a test that left a session holding
+ * a lock on the table then fails with the holders named, instead of a bare hook timeout.
+ */
+export async function dropTable(client: pg.ClientBase, table: string): Promise<void> {
+  try {
+    await client.query(`BEGIN; SET LOCAL lock_timeout = '20s'; DROP TABLE IF EXISTS ${table} CASCADE; COMMIT`);
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    if ((error as { code?: string }).code !== '55P03') throw error;
+    const { rows } = await client.query(
+      `SELECT l.pid, l.mode, a.state, a.backend_type, a.application_name, a.wait_event, left(a.query, 200) AS query
+         FROM pg_locks l LEFT JOIN pg_stat_activity a USING (pid)
+        WHERE l.granted AND l.pid <> pg_backend_pid() AND l.locktype = 'relation' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+    );
+    throw new Error(`DROP TABLE ${table} waited 20 s for its lock; locks held by others: ${JSON.stringify(rows)}`, { cause: error });
+  }
 }
 
 export interface PackageRow {

@@ -1,6 +1,7 @@
 // One PostgreSQL server for the whole run; each test file creates its own database on it.
 import type { TestProject } from 'vitest/node';
 import { startPostgres } from '../../scripts/postgres-server.js';
+import { watchStuckSessions } from './stuck-sessions.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -11,7 +12,9 @@ declare module 'vitest' {
 export default async function setup(project: TestProject) {
   const server = await startPostgres();
   project.provide('adminUrl', server.adminUrl);
+  const stopWatching = watchStuckSessions(server.adminUrl);
   return async () => {
+    await stopWatching();
     await server.stop();
   };
 }
