@@ -11,10 +11,11 @@
 //                                  test that passed only on a retry is printed, with its first error
 // Needs a container engine (DOCKER_HOST); exits 1 when any run failed.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readReport } from './vitest-report.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const pgMajors = (process.env.MATRIX_PG ?? '14 15 16 17 18').split(/[\s,]+/).filter(Boolean);
@@ -65,28 +66,10 @@ try {
     );
     const seconds = Math.round((Date.now() - started) / 1000);
     let counts = { passed: 0, failed: 0 };
-    /** @type {string[]} the failed tests as "file > title: first line of the message" */
-    let failures = [];
-    /** @type {string[]} the tests that passed only when run again, the same way */
-    let retried = [];
+    /** @type {string[]} */ let failures = [];
+    /** @type {string[]} */ let retried = [];
     try {
-      const r = JSON.parse(readFileSync(report, 'utf8'));
-      counts = { passed: r.numPassedTests, failed: r.numFailedTests };
-      // A hook's timeout shows as "Error: STACK_TRACE_ERROR" (vitest gives it the hook's stack).
-      const firstLine = (/** @type {unknown} */ m) => String(m ?? '').split('\n')[0]?.replace('Error: STACK_TRACE_ERROR', 'a hook timed out');
-      failures = r.testResults.flatMap((/** @type {any} */ file) => {
-        const tests = file.assertionResults
-          .filter((/** @type {any} */ t) => t.status === 'failed')
-          .map((/** @type {any} */ t) => `${file.name.replace(root, '')} > ${t.fullName}: ${firstLine(t.failureMessages?.[0])}`);
-        // A file whose beforeAll failed has no failed test, only skipped ones: it counts as one.
-        return tests.length === 0 && file.status === 'failed' ? [`${file.name.replace(root, '')}: ${firstLine(file.message)}`] : tests;
-      });
-      counts.failed = Math.max(counts.failed, failures.length);
-      retried = r.testResults.flatMap((/** @type {any} */ file) =>
-        file.assertionResults
-          .filter((/** @type {any} */ t) => t.status === 'passed' && t.failureMessages?.length > 0)
-          .map((/** @type {any} */ t) => `${file.name.replace(root, '')} > ${t.fullName}: ${firstLine(t.failureMessages[0])}`),
-      );
+      ({ failures, retried, ...counts } = readReport(report, root));
     } catch {
       counts.failed = 1; // no report: the run itself failed
     }
@@ -100,9 +83,7 @@ try {
     for (const f of ok ? [] : failures.slice(0, 20)) console.log(`  failed: ${f.slice(0, 400)}`);
     // What the server was busy with meanwhile (test/support/stuck-sessions.ts).
     if (!ok || retried.length > 0) for (const l of run.stderr.split('\n').filter((x) => x.startsWith('[test-watchdog]')).slice(0, 20)) console.log(`  ${l.slice(0, 600)}`);
-    if (!ok) {
-      if (failures.length === 0) process.stdout.write(`${`${run.stdout}\n${run.stderr}`.split('\n').filter((l) => /FAIL|×|Error/.test(l)).slice(0, 20).join('\n')}\n`);
-    }
+    if (!ok && failures.length === 0) process.stdout.write(`${`${run.stdout}\n${run.stderr}`.split('\n').filter((l) => /FAIL|×|Error/.test(l)).slice(0, 20).join('\n')}\n`);
   }
 } finally {
   rmSync(scratch, { recursive: true, force: true });

@@ -97,7 +97,7 @@ export async function createPackagesTable(client: pg.ClientBase, shape: TableSha
  * DROP TABLE … CASCADE, waiting at most 20 s for its lock: a test that left a session holding
  * a lock on the table then fails with the holders named, instead of a bare hook timeout.
  */
-export async function dropTable(client: pg.ClientBase, table: string): Promise<void> {
+async function dropTable(client: pg.ClientBase, table: string): Promise<void> {
   try {
     await client.query(`BEGIN; SET LOCAL lock_timeout = '20s'; DROP TABLE IF EXISTS ${table} CASCADE; COMMIT`);
   } catch (error) {

@@ -30,11 +30,10 @@ export function watchStuckSessions(adminUrl: string): () => Promise<void> {
         seen.add(id);
         process.stderr.write(`[test-watchdog] a session busy ${r.seconds} s: ${JSON.stringify(r)}\n`);
       }
-    } catch (error) {
+    } catch {
       // The server restarting or the run ending: look again next time, on a new connection.
       await client?.end().catch(() => {});
       client = undefined;
-      void error;
     }
   };
   const timer = setInterval(() => void look(), 10_000);
