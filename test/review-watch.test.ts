@@ -148,6 +148,40 @@ describe('run --watch under hostile conditions', () => {
     }
   }, 30_000);
 
+  it('a listener stopped while its LISTEN check is answering sets no further timer: the process ends at once, not 30 s later', async () => {
+    // As run --watch > /dev/full did in 1 of 7 runs: the first tick's lost log returned 74 while
+    // the listener was still connecting; its connect then scheduled the 30 s check after stop().
+    await plainTable(true);
+    const listener = new URL('../dist/watch/listener.js', import.meta.url).href;
+    const script = `
+      import pg from 'pg';
+      import { WakeListener } from ${JSON.stringify(listener)};
+      const url = process.env.DATABASE_URL;
+      const quiet = { debug() {}, info() {}, warn() {} };
+      const l = new WakeListener({ connectionString: url, connectTimeoutMs: 5000 }, { name: 'special_packages' }, quiet,
+        { notified() {}, listening() { console.log('listening'); } }, undefined,
+        async (channel, payload) => {
+          const c = new pg.Client(url);
+          await c.connect();
+          await c.query('SELECT pg_notify($1::text, $2::text)', [channel, payload]);
+          await c.end();
+          await new Promise((r) => setTimeout(r, 300)); // the probe has come back
+          void l.stop().then(() => console.log('stopped'));
+        });
+      l.start();`;
+    const started = Date.now();
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: new URL('..', import.meta.url), env: { PATH: process.env.PATH ?? '', DATABASE_URL: db.url }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d));
+    child.stderr!.on('data', (d: Buffer) => (err += d));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code, err).toBe(0);
+    // 'listening': the connect went on past stop() to where it schedules the next check.
+    expect(out.trim().split('\n').sort()).toEqual(['listening', 'stopped']);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  }, 40_000);
+
   it('a second SIGINT during a slow tick ends the process at once, as in one-shot and --every mode', async () => {
     await plainTable(true);
     await db.client.query(`INSERT INTO special_packages (scheduled, auto_activate, schedule_date, schedule_time) VALUES (true, true, date '2026-01-01', time '09:00')`);

@@ -170,8 +170,12 @@ export class WakeListener {
     }
   }
 
+  // Every timer of the listener goes through here: once stopped, none is set again. A stop()
+  // that came while connect() or check() was awaiting the server must not leave their next
+  // check (30 s) behind, holding the process open after the watcher has returned its exit code.
   private schedule(ms: number, fn: () => void): void {
     clearTimeout(this.timer);
+    if (this.stopped) return;
     this.timer = setTimeout(fn, ms);
   }
 }
